@@ -1,0 +1,3 @@
+from llmportal.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""create_app(): lifespan, middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from llmportal.config import Settings, load_settings
+from llmportal.deps import SESSION_COOKIE
+from llmportal.errors import install_error_handlers
+from llmportal.jsonio import FastJSONResponse
+from llmportal.portal import Portal, build_portal, close_portal
+from llmportal.security.middleware import SecurityMiddleware
+
+# Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
+DOMAINS = [
+    "llmportal.health",
+    "llmportal.auth.endpoints",
+    "llmportal.users.endpoints",
+]
+
+
+def _domain_modules() -> list[object]:
+    return [importlib.import_module(name) for name in DOMAINS]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    modules = _domain_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        portal: Portal = build_portal(settings)
+        app.state.portal = portal
+        started = []
+        try:
+            for mod in modules:
+                hook = getattr(mod, "startup", None)
+                if hook is not None:
+                    await hook(portal)
+                started.append(mod)
+            yield
+        finally:
+            for mod in reversed(started):
+                hook = getattr(mod, "shutdown", None)
+                if hook is not None:
+                    await hook(portal)
+            await close_portal(portal)
+
+    app = FastAPI(
+        title="llmportal",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+    )
+    install_error_handlers(app)
+    for mod in modules:
+        router: APIRouter | None = getattr(mod, "router", None)
+        if router is not None:
+            app.include_router(router)
+    app.add_middleware(
+        SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
+    )
+    return app

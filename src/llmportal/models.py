@@ -1,0 +1,7 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from llmportal.auth.models import AuthSession
+from llmportal.db import Base
+from llmportal.users.models import User
+
+__all__ = ["AuthSession", "Base", "User"]

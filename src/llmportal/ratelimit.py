@@ -1,0 +1,114 @@
+"""Sliding-window limits and counters: in the process by default, Redis when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds until a slot frees, 0 when allowed
+
+    def headers(self) -> dict[str, str]:
+        h = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining)}
+        if not self.allowed:
+            h["Retry-After"] = str(self.retry_after)
+        return h
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str, limit: int, window_s: float) -> Decision: ...
+
+    async def reset(self, key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryLimiter:
+    """Exact sliding window per key, for one process."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def hit(self, key: str, limit: int, window_s: float) -> Decision:
+        now = time.monotonic()
+        async with self._lock:
+            q = self._hits.setdefault(key, deque())
+            while q and q[0] <= now - window_s:
+                q.popleft()
+            if len(q) >= limit:
+                retry = max(1, math.ceil(q[0] + window_s - now))
+                return Decision(False, limit, 0, retry)
+            q.append(now)
+            if len(self._hits) > 100_000:
+                self._evict(now, window_s)
+            return Decision(True, limit, limit - len(q), 0)
+
+    def _evict(self, now: float, window_s: float) -> None:
+        for k in [k for k, q in self._hits.items() if not q or q[-1] <= now - window_s]:
+            del self._hits[k]
+
+    async def reset(self, key: str) -> None:
+        async with self._lock:
+            self._hits.pop(key, None)
+
+    async def close(self) -> None:
+        return None
+
+
+# Atomic sliding window on a sorted set: drop old entries, count, add when under the limit.
+_SLIDING_WINDOW = """
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local member = ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return {0, count, tostring(oldest[2])}
+end
+redis.call('ZADD', key, now, member)
+redis.call('PEXPIRE', key, math.ceil(window * 1000))
+return {1, count + 1, '0'}
+"""
+
+
+class RedisLimiter:
+    """The same sliding window, shared by every instance through one Redis."""
+
+    def __init__(self, redis: Redis, prefix: str = "llmportal:rl:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._script = redis.register_script(_SLIDING_WINDOW)
+        self._seq = 0
+
+    async def hit(self, key: str, limit: int, window_s: float) -> Decision:
+        now = time.time()
+        self._seq += 1
+        member = f"{now:.6f}:{id(self)}:{self._seq}"
+        allowed, count, oldest = await self._script(
+            keys=[self._prefix + key], args=[now, window_s, limit, member]
+        )
+        if int(allowed):
+            return Decision(True, limit, max(0, limit - int(count)), 0)
+        retry = max(1, math.ceil(float(oldest) + window_s - now))
+        return Decision(False, limit, 0, retry)
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)
+
+    async def close(self) -> None:
+        return None
