@@ -8,12 +8,16 @@ migration is regenerated rather than stacked. After the first release, add revis
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from pathlib import Path
 
-from llmportal.migrate import autogenerate
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's code, whatever the venv points at
 
-VERSIONS = Path(__file__).resolve().parents[1] / "src/llmportal/migrations/versions"
+from llmportal.migrate import autogenerate  # noqa: E402
+
+VERSIONS = ROOT / "src/llmportal/migrations/versions"
 
 
 def main() -> None:

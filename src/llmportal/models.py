@@ -2,6 +2,7 @@
 
 from llmportal.auth.models import AuthSession
 from llmportal.db import Base
+from llmportal.usage.models import UsageRecord
 from llmportal.users.models import User
 
-__all__ = ["AuthSession", "Base", "User"]
+__all__ = ["AuthSession", "Base", "UsageRecord", "User"]

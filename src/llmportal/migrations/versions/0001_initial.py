@@ -66,8 +66,49 @@ def upgrade() -> None:
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
 
+    op.create_table(
+        "usage_records",
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("api_key_id", sa.String(length=32), nullable=True),
+        sa.Column("session_id", sa.String(length=32), nullable=True),
+        sa.Column("request_id", sa.String(length=64), nullable=True),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=True),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=False),
+        sa.Column("completion_tokens", sa.Integer(), nullable=False),
+        sa.Column("input_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("output_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("image_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("http_status", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("stream", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_usage_records_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_records")),
+    )
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_usage_records_key_created", ["api_key_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_usage_records_user_created", ["user_id", "created_at"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_user_created")
+        batch_op.drop_index("ix_usage_records_key_created")
+
+    op.drop_table("usage_records")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 

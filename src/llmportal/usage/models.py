@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from llmportal.db import Base, IdMixin, utcnow
+
+
+class UsageRecord(IdMixin, Base):
+    """One completion, success or error. Money in integer micro-dollars (1e-6 USD)."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        Index("ix_usage_records_user_created", "user_id", "created_at"),
+        Index("ix_usage_records_key_created", "api_key_id", "created_at"),
+    )
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # No foreign key: a deleted key's history stays in the user's usage.
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(100))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    input_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    image_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # success | error
+    http_status: Mapped[int] = mapped_column(Integer, default=200)
+    error: Mapped[str | None] = mapped_column(Text)
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cost_micros(self) -> int:
+        return self.input_cost_micros + self.output_cost_micros + self.image_cost_micros
