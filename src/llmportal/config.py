@@ -54,6 +54,7 @@ class ModelConfig(BaseModel):
     output_cost_per_mtok: float = Field(default=0.0, ge=0)
     image_cost: float = Field(default=0.0, ge=0)
     vision: bool = False
+    tokenizer: str | None = None  # a GGUF whose vocabulary counts this model's tokens
     context_window: int | None = None
     fallbacks: list[str] = Field(default_factory=list)
 

@@ -47,7 +47,7 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
 
 class StreamParser:
     """Feed it each upstream SSE event payload (parsed JSON, with its "type"); it yields
-     internal events."""
+    internal events."""
 
     def feed(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
         raise NotImplementedError
