@@ -12,6 +12,7 @@ from llmportal.config import Settings, load_settings
 from llmportal.deps import SESSION_COOKIE
 from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
+from llmportal.logs import AccessLogMiddleware
 from llmportal.portal import Portal, build_portal, close_portal
 from llmportal.security.middleware import SecurityMiddleware
 
@@ -64,4 +65,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
     )
+    app.add_middleware(AccessLogMiddleware)
     return app

@@ -7,6 +7,7 @@ import os
 import uvicorn
 
 from llmportal.config import Settings, load_settings
+from llmportal.logs import configure_logging
 from llmportal.migrate import upgrade
 
 
@@ -14,10 +15,13 @@ def app_factory():  # type: ignore[no-untyped-def]
     """Used by uvicorn workers: each loads the same configuration from the environment."""
     from llmportal.app import create_app
 
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
 
 def serve(settings: Settings, workers: int = 1) -> None:
+    configure_logging(settings.log_format)
     upgrade(settings.database_url)
     if settings.config:
         os.environ["LLMPORTAL_CONFIG"] = settings.config
@@ -31,5 +35,6 @@ def serve(settings: Settings, workers: int = 1) -> None:
         workers=workers if workers > 1 else None,
         proxy_headers=False,
         log_level="info",
+        log_config=None,
         access_log=False,
     )

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from tests.fixtures.factories import login
 
@@ -62,3 +65,28 @@ async def test_profile_needs_auth(client: httpx.AsyncClient) -> None:
     assert r.json() == {"error": "Authentication required"}
     r = await client.get("/api/user/profile", headers={"Authorization": "Basic abc"})
     assert r.status_code == 401
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    made = await client.get("/health/live")
+    assert len(made.headers["x-request-id"]) == 25
+    kept = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert kept.headers["x-request-id"] == "abc-123"
+    bogus = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith tabs"})
+    assert bogus.headers["x-request-id"] != "bad id\twith tabs"
+
+
+async def test_access_log_names_user_not_secrets(
+    client: httpx.AsyncClient, user: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="llmportal.access")
+    await login(client, user.email)  # type: ignore[attr-defined]
+    await client.get("/api/user/profile")
+    lines = [r for r in caplog.records if r.name == "llmportal.access"]
+    profile_line = next(r for r in lines if r.getMessage().startswith("GET /api/user/profile"))
+    fields = profile_line.fields  # type: ignore[attr-defined]
+    assert fields["user"] == user.id  # type: ignore[attr-defined]
+    assert fields["status"] == 200
+    assert fields["route"] == "/api/user/profile"
+    login_line = next(r for r in lines if r.getMessage().startswith("POST /api/auth/login"))
+    assert "Correct-Horse" not in str(login_line.__dict__)
