@@ -31,13 +31,22 @@ def _plain(obj: Any) -> dict[str, Any]:
     return cast(dict[str, Any], obj.to_dict())
 
 
+class _HTTPXClient(stripe.HTTPXClient):
+    """Sends the encoded form as `content=`: httpx deprecates raw text under `data=`."""
+
+    def _get_request_args_kwargs(self, *args: Any, **kwargs: Any) -> Any:
+        call_args, call_kwargs = super()._get_request_args_kwargs(*args, **kwargs)
+        call_kwargs["content"] = call_kwargs.pop("data", None) or None
+        return call_args, call_kwargs
+
+
 def price_id(tier: str, interval: str, amount: int) -> str:
     return f"llmportal_{tier}_{interval}_{amount}"
 
 
 class StripeGateway:
     def __init__(self, secret_key: str, api_base: str | None = None) -> None:
-        self._http = stripe.HTTPXClient()
+        self._http = _HTTPXClient()
         base = {"api": api_base.rstrip("/")} if api_base else None
         self._client = stripe.StripeClient(
             secret_key,
