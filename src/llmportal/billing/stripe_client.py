@@ -11,6 +11,7 @@ id, so subscribers on the old price keep it until they change plan.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, cast
 
@@ -191,6 +192,12 @@ class StripeGateway:
 
 
 def construct_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """Verify a webhook's Stripe-Signature and parse it; raises SignatureError or ValueError."""
-    event = stripe.Webhook.construct_event(payload, signature, secret)
-    return _plain(event)
+    """Verify a webhook's Stripe-Signature, then parse it; raises SignatureError or ValueError."""
+    text = payload.decode("utf-8")
+    stripe.WebhookSignature.verify_header(
+        text, signature or "", secret, stripe.Webhook.DEFAULT_TOLERANCE
+    )
+    event = json.loads(text)
+    if not isinstance(event, dict):
+        raise ValueError("a webhook event is a JSON object")
+    return event

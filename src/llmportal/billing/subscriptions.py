@@ -108,12 +108,12 @@ async def apply_subscription(
     if tier_interval is None and sub is None:
         log.warning("subscription %s has no llmportal price; ignored", sid)
         return None
+    plan = await plan_by_tier(db, tier_interval[0]) if tier_interval else None
     if sub is None:
         sub = Subscription(user_id=user.id, stripe_subscription_id=sid, tier=FREE_TIER)
         db.add(sub)
     if tier_interval is not None:
         sub.tier, sub.interval = tier_interval
-        plan = await plan_by_tier(db, sub.tier)
         sub.plan_id = plan.id if plan else None
     sub.status = (status or str(data.get("status") or "incomplete")).upper()
     sub.current_period_start, sub.current_period_end = _period(data)
