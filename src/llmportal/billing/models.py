@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmportal.db import Base, IdMixin, TimestampMixin, utcnow
@@ -65,8 +65,9 @@ class Invoice(IdMixin, Base):
     """Local mirror of a Stripe invoice (amounts in cents)."""
 
     __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_user_created", "user_id", "created_at"),)
 
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
     number: Mapped[str | None] = mapped_column(String(100))

@@ -22,6 +22,8 @@ from llmportal.errors import PortalError
 log = logging.getLogger("llmportal.billing")
 
 SignatureError = stripe.SignatureVerificationError
+# Requests happen inside a user's request (and at start-up): fail in seconds, not Stripe's 80.
+REQUEST_TIMEOUT_S = 20.0
 
 
 class StripeNotFound(Exception):
@@ -47,7 +49,7 @@ def price_id(tier: str, interval: str, amount: int) -> str:
 
 class StripeGateway:
     def __init__(self, secret_key: str, api_base: str | None = None) -> None:
-        self._http = _HTTPXClient()
+        self._http = _HTTPXClient(timeout=REQUEST_TIMEOUT_S)
         base = {"api": api_base.rstrip("/")} if api_base else None
         self._client = stripe.StripeClient(
             secret_key,

@@ -131,7 +131,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("stripe_invoice_id", name=op.f("uq_invoices_stripe_invoice_id")),
     )
     with op.batch_alter_table("invoices", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_invoices_user_id"), ["user_id"], unique=False)
+        batch_op.create_index("ix_invoices_user_created", ["user_id", "created_at"], unique=False)
 
     op.create_table(
         "subscriptions",
@@ -247,7 +247,7 @@ def downgrade() -> None:
 
     op.drop_table("subscriptions")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_invoices_user_id"))
+        batch_op.drop_index("ix_invoices_user_created")
 
     op.drop_table("invoices")
     op.drop_table("billing_customers")
