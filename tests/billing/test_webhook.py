@@ -222,3 +222,24 @@ async def test_bad_signatures_are_400(
 async def test_signed_garbage_is_400(stripe_client: httpx.AsyncClient, payload: bytes) -> None:
     r = await deliver(stripe_client, payload)
     assert (r.status_code, r.json()) == (400, {"error": "Invalid webhook payload"})
+
+
+async def test_an_event_older_than_a_change_made_here_is_ignored(
+    stripe_client: httpx.AsyncClient, stripe_user: Any, stripe_portal: Portal, stripe_url: str
+) -> None:
+    await subscribe(stripe_client)
+    async with transaction(stripe_portal.sessionmaker) as db:
+        sub_id = await db.scalar(
+            select(Subscription.stripe_subscription_id).where(
+                Subscription.user_id == stripe_user.id
+            )
+        )
+    async with httpx.AsyncClient(base_url=stripe_url, auth=(SECRET_KEY, "")) as emulator:
+        before_cancel = (await emulator.get(f"/v1/subscriptions/{sub_id}")).json()
+    assert (await stripe_client.post("/api/billing/cancel")).status_code == 200
+    stale = event(
+        "evt_stale", "customer.subscription.updated", before_cancel, int(time.time()) - 60
+    )
+    assert (await deliver(stripe_client, stale)).status_code == 200
+    sub = (await stripe_client.get("/api/billing")).json()["subscription"]
+    assert sub["cancelAtPeriodEnd"] is True

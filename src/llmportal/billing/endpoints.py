@@ -138,7 +138,7 @@ async def delete_payment_method(
     return {"success": True}
 
 
-@router.post("/webhook", include_in_schema=True)
+@router.post("/webhook")
 async def stripe_webhook(request: Request, db: DbSession, billing: BillingDep) -> FastJSONResponse:
     payload = await request.body()
     if len(payload) > 1024 * 1024:

@@ -263,7 +263,7 @@ async def change_plan(
         )
     else:
         remote = await stripe.create_subscription(customer_id=customer, price=price, metadata=meta)
-    await apply_subscription(db, billing, user, remote)
+    await apply_subscription(db, billing, user, remote, event_at=int(time.time()))
     await sync_invoices(db, billing, user, customer)
     return {"subscription": await current_subscription_out(db, user)}
 
@@ -273,7 +273,7 @@ async def _set_cancel(
 ) -> None:
     stripe = billing.require_stripe()
     remote = await stripe.set_cancel_at_period_end(sub.stripe_subscription_id, cancel)
-    await apply_subscription(db, billing, user, remote)
+    await apply_subscription(db, billing, user, remote, event_at=int(time.time()))
 
 
 async def cancel(db: AsyncSession, billing: Billing, user: User) -> dict[str, Any]:

@@ -99,7 +99,11 @@ async def apply_subscription(
     event_at: int = 0,
     status: str | None = None,
 ) -> Subscription | None:
-    """Mirror a Stripe subscription object and derive the user's tier from it."""
+    """Mirror a Stripe subscription object and derive the user's tier from it.
+
+    `event_at` is when Stripe's state was read (a webhook event's `created`, or now for an API
+    response): anything older that arrives later is ignored.
+    """
     sid = str(data["id"])
     sub = await db.scalar(select(Subscription).where(Subscription.stripe_subscription_id == sid))
     if sub is not None and event_at and sub.stripe_event_at > event_at:
