@@ -21,6 +21,8 @@ DOMAINS = [
     "llmportal.health",
     "llmportal.auth.endpoints",
     "llmportal.users.endpoints",
+    "llmportal.usage.endpoints",
+    "llmportal.billing.endpoints",
 ]
 
 

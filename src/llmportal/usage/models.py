@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmportal.db import Base, IdMixin, utcnow
@@ -43,3 +53,30 @@ class UsageRecord(IdMixin, Base):
     @property
     def cost_micros(self) -> int:
         return self.input_cost_micros + self.output_cost_micros + self.image_cost_micros
+
+
+class UsageDaily(IdMixin, Base):
+    """Per user, key, model, status and UTC day: what the summaries read instead of every request.
+
+    Kept by `usage.rollup.add_to_rollup` in the same transaction as the records it folds in.
+    `api_key_id` is '' for browser-session usage so the unique key has no NULLs.
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        UniqueConstraint("user_id", "api_key_id", "model", "status", "day"),
+        Index("ix_usage_daily_user_day", "user_id", "day"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    image_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,14 +1,78 @@
-"""Daily usage rollups, maintained by the batched usage writer (built by the analytics work)."""
+"""Daily usage rollups, maintained by the batched usage writer in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llmportal.usage.models import UsageRecord
+from llmportal.ids import new_id
+from llmportal.usage.models import UsageDaily, UsageRecord
+
+RollupKey = tuple[str, str, str, str, date]
+_SUMMED = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "input_cost_micros",
+    "output_cost_micros",
+    "image_cost_micros",
+    "latency_ms_sum",
+)
+_CHUNK = 500  # rows per statement: 13 parameters each, well under SQLite's variable limit
+
+
+def utc_day(moment: datetime) -> date:
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(UTC).date()
+
+
+def fold(records: Sequence[UsageRecord]) -> dict[RollupKey, dict[str, int]]:
+    """Sum a batch per (user, key, model, status, UTC day)."""
+    totals: dict[RollupKey, dict[str, int]] = {}
+    for r in records:
+        created = r.created_at or datetime.now(UTC)
+        key = (r.user_id, r.api_key_id or "", r.model, r.status, utc_day(created))
+        row = totals.setdefault(key, dict.fromkeys(_SUMMED, 0))
+        row["requests"] += 1
+        row["prompt_tokens"] += r.prompt_tokens or 0
+        row["completion_tokens"] += r.completion_tokens or 0
+        row["input_cost_micros"] += r.input_cost_micros or 0
+        row["output_cost_micros"] += r.output_cost_micros or 0
+        row["image_cost_micros"] += r.image_cost_micros or 0
+        row["latency_ms_sum"] += r.latency_ms or 0
+    return totals
 
 
 async def add_to_rollup(db: AsyncSession, records: Sequence[UsageRecord]) -> None:
-    """Fold a batch of new usage records into the daily rollup table (same transaction)."""
-    return None
+    """Fold a batch of new usage records into usage_daily (one upsert, same transaction)."""
+    totals = fold(records)
+    if not totals:
+        return
+    # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "api_key_id": key_id,
+            "model": model,
+            "status": status,
+            "day": day,
+            **sums,
+        }
+        for (user_id, key_id, model, status, day), sums in sorted(totals.items())
+    ]
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = UsageDaily.__table__
+    for start in range(0, len(rows), _CHUNK):
+        stmt = insert(UsageDaily).values(rows[start : start + _CHUNK])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["user_id", "api_key_id", "model", "status", "day"],
+            set_={name: table.c[name] + stmt.excluded[name] for name in _SUMMED},
+        )
+        await db.execute(stmt)

@@ -19,6 +19,31 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "plans",
+        sa.Column("tier", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("monthly_price", sa.Integer(), nullable=False),
+        sa.Column("yearly_price", sa.Integer(), nullable=True),
+        sa.Column("monthly_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("api_keys", sa.Integer(), nullable=False),
+        sa.Column("storage_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("support", sa.String(length=100), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_plans")),
+        sa.UniqueConstraint("tier", name=op.f("uq_plans_tier")),
+    )
+    op.create_table(
+        "stripe_events",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("received_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stripe_events")),
+    )
+    op.create_table(
         "users",
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
@@ -67,6 +92,110 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "billing_customers",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("stripe_customer_id", sa.String(length=255), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_billing_customers_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_billing_customers")),
+        sa.UniqueConstraint(
+            "stripe_customer_id", name=op.f("uq_billing_customers_stripe_customer_id")
+        ),
+    )
+    op.create_table(
+        "invoices",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("stripe_invoice_id", sa.String(length=255), nullable=False),
+        sa.Column("stripe_subscription_id", sa.String(length=255), nullable=True),
+        sa.Column("number", sa.String(length=100), nullable=True),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("amount_due", sa.BigInteger(), nullable=False),
+        sa.Column("amount_paid", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("period_start", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("period_end", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hosted_invoice_url", sa.Text(), nullable=True),
+        sa.Column("invoice_pdf", sa.Text(), nullable=True),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_invoices_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
+        sa.UniqueConstraint("stripe_invoice_id", name=op.f("uq_invoices_stripe_invoice_id")),
+    )
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.create_index("ix_invoices_user_created", ["user_id", "created_at"], unique=False)
+
+    op.create_table(
+        "subscriptions",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("stripe_subscription_id", sa.String(length=255), nullable=False),
+        sa.Column("plan_id", sa.String(length=32), nullable=True),
+        sa.Column("tier", sa.String(length=32), nullable=False),
+        sa.Column("interval", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("current_period_start", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("current_period_end", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancel_at_period_end", sa.Boolean(), nullable=False),
+        sa.Column("canceled_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stripe_event_at", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["plans.id"],
+            name=op.f("fk_subscriptions_plan_id_plans"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_subscriptions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
+        sa.UniqueConstraint(
+            "stripe_subscription_id", name=op.f("uq_subscriptions_stripe_subscription_id")
+        ),
+    )
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_subscriptions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "usage_daily",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("api_key_id", sa.String(length=32), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("input_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("output_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("image_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("latency_ms_sum", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_usage_daily_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_daily")),
+        sa.UniqueConstraint(
+            "user_id", "api_key_id", "model", "status", "day", name=op.f("uq_usage_daily_user_id")
+        ),
+    )
+    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_daily_user_day", ["user_id", "day"], unique=False)
+
+    op.create_table(
         "usage_records",
         sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("user_id", sa.String(length=32), nullable=False),
@@ -109,6 +238,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_usage_records_key_created")
 
     op.drop_table("usage_records")
+    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_daily_user_day")
+
+    op.drop_table("usage_daily")
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subscriptions_user_id"))
+
+    op.drop_table("subscriptions")
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_index("ix_invoices_user_created")
+
+    op.drop_table("invoices")
+    op.drop_table("billing_customers")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 
@@ -117,3 +259,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_users_email"))
 
     op.drop_table("users")
+    op.drop_table("stripe_events")
+    op.drop_table("plans")
