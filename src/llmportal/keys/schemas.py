@@ -92,7 +92,7 @@ class KeyFields(BaseModel):
 
 
 class KeyCreate(KeyFields):
-    name: str = Field(max_length=NAME_MAX)  # type: ignore[assignment]
+    name: str = Field(max_length=NAME_MAX)
 
 
 class KeyUpdate(KeyFields):
