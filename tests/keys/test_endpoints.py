@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,6 +147,19 @@ async def test_pro_plan_allows_ten_keys(client: httpx.AsyncClient, make_user: An
     assert "Pro plan allows 10 API keys" in r.json()["error"]
 
 
+async def test_concurrent_creates_respect_the_plan_cap(
+    client: httpx.AsyncClient, make_user: Any
+) -> None:
+    pro = await make_user(plan="PRO")
+    await login(client, pro.email)
+    results = await asyncio.gather(
+        *(client.post("/api/keys", json={"name": f"k{i}"}) for i in range(14))
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201] * 10 + [403] * 4, [r.text for r in results if r.status_code >= 400]
+    assert len((await client.get("/api/keys")).json()["keys"]) == 10
+
+
 async def test_list_shows_own_keys_newest_first_without_secrets(
     client: httpx.AsyncClient, other_user_client: httpx.AsyncClient, make_user: Any
 ) -> None:
@@ -219,6 +233,16 @@ async def test_patch_nulls_clear(user_client: httpx.AsyncClient) -> None:
     assert body["expiresAt"] is None
     assert body["description"] is None
     assert body["monthlyLimit"] == 250000
+
+
+async def test_reactivate_expired_key_points_to_the_expiry(
+    user_client: httpx.AsyncClient, portal: Any
+) -> None:
+    key = await create_key(user_client, expiresInDays=1)
+    await _set_expiry(portal, key["id"], datetime.now(UTC) - timedelta(minutes=1))
+    r = await user_client.post(f"/api/keys/{key['id']}/reactivate")
+    assert r.status_code == 409
+    assert r.json() == {"error": "API key is expired, not revoked: set a new expiresInDays"}
 
 
 async def test_patch_new_expiry_revives_an_expired_key(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.config import Settings
@@ -65,8 +65,14 @@ def _apply(key: ApiKey, body: KeyFields, fields: set[str]) -> None:
 async def create_key(
     db: AsyncSession, settings: Settings, secret_key: str, user: User, body: KeyCreate
 ) -> tuple[ApiKey, str]:
-    # Lock the owner's row (PostgreSQL) so two concurrent creates cannot both pass the cap.
-    await db.execute(select(User.id).where(User.id == user.id).with_for_update())
+    # A no-op write on the owner's row takes its lock (a row lock on PostgreSQL, the write lock on
+    # SQLite) before counting, so concurrent creates cannot both pass the cap.
+    await db.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(updated_at=User.updated_at)
+        .execution_options(synchronize_session=False)
+    )
     plan = plan_for(settings, user.plan_tier)
     count = await db.scalar(
         select(func.count()).select_from(ApiKey).where(ApiKey.user_id == user.id)
@@ -118,6 +124,8 @@ async def revoke_key(db: AsyncSession, key: ApiKey, reason: str | None) -> ApiKe
 
 async def reactivate_key(db: AsyncSession, key: ApiKey) -> ApiKey:
     if key.status != "REVOKED":
+        if key.is_expired():
+            raise PortalError(409, "API key is expired, not revoked: set a new expiresInDays")
         raise PortalError(409, "API key is not revoked")
     key.status = "ACTIVE"
     key.revoked_at = None
