@@ -14,6 +14,7 @@ from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
 from llmportal.logs import AccessLogMiddleware
 from llmportal.portal import Portal, build_portal, close_portal
+from llmportal.ratelimit_headers import RateLimitHeadersMiddleware
 from llmportal.security.middleware import SecurityMiddleware
 
 # Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
@@ -23,6 +24,8 @@ DOMAINS = [
     "llmportal.users.endpoints",
     "llmportal.usage.endpoints",
     "llmportal.billing.endpoints",
+    "llmportal.keys.endpoints",
+    "llmportal.quota.service",
 ]
 
 
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
     )

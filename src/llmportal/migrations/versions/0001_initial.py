@@ -71,6 +71,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_email"), ["email"], unique=True)
 
     op.create_table(
+        "api_keys",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("prefix", sa.String(length=32), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("permissions", sa.JSON(), nullable=True),
+        sa.Column("ip_whitelist", sa.JSON(), nullable=True),
+        sa.Column("daily_limit", sa.BigInteger(), nullable=True),
+        sa.Column("monthly_limit", sa.BigInteger(), nullable=True),
+        sa.Column("rpm_limit", sa.Integer(), nullable=True),
+        sa.Column("expires_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("revoked_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_reason", sa.String(length=500), nullable=True),
+        sa.Column("tier", sa.String(length=32), nullable=False),
+        sa.Column("last_used_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("secret_hash", name=op.f("uq_api_keys_secret_hash")),
+    )
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_keys_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "auth_sessions",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -255,6 +285,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 
     op.drop_table("auth_sessions")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_keys_user_id"))
+
+    op.drop_table("api_keys")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_email"))
 

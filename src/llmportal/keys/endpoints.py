@@ -1,0 +1,127 @@
+"""/api/keys: browser-session only (a key cannot manage keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from llmportal.deps import BrowserPrincipal, DbSession, PortalDep
+from llmportal.keys import service, usage
+from llmportal.keys.auth import authenticate_key
+from llmportal.keys.last_used import LastUsedTracker
+from llmportal.keys.models import ApiKey
+from llmportal.keys.schemas import KeyCreate, KeyRevoke, KeyUpdate, key_out, key_with_secret
+from llmportal.portal import Portal
+
+router = APIRouter(prefix="/api/keys", tags=["keys"])
+
+
+def _out(portal: Portal, key: ApiKey) -> dict[str, Any]:
+    tracker: LastUsedTracker | None = portal.services.get("key_last_used")
+    return key_out(key, last_used_at=tracker.pending(key.id) if tracker else None)
+
+
+@router.get("")
+async def list_keys(
+    principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    keys = await service.list_keys(db, principal.user.id)
+    return {"keys": [_out(portal, k) for k in keys]}
+
+
+@router.post("", status_code=201)
+async def create_key(
+    body: KeyCreate, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    key, secret = await service.create_key(
+        db, portal.settings, portal.secret_key, principal.user, body
+    )
+    return key_with_secret(key, secret)
+
+
+@router.get("/{key_id}")
+async def get_key(
+    key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    return _out(portal, await service.get_key(db, principal.user.id, key_id))
+
+
+@router.patch("/{key_id}")
+async def update_key(
+    key_id: str, body: KeyUpdate, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    return _out(portal, await service.update_key(db, key, body))
+
+
+@router.delete("/{key_id}")
+async def delete_key(key_id: str, principal: BrowserPrincipal, db: DbSession) -> dict[str, bool]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    await service.delete_key(db, key)
+    return {"success": True}
+
+
+@router.post("/{key_id}/regenerate")
+async def regenerate_key(
+    key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    secret = await service.regenerate_key(db, portal.secret_key, key)
+    return key_with_secret(key, secret)
+
+
+@router.post("/{key_id}/revoke")
+async def revoke_key(
+    key_id: str,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    portal: PortalDep,
+    body: Annotated[KeyRevoke | None, Body()] = None,
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    reason = body.reason if body else None
+    return _out(portal, await service.revoke_key(db, key, reason))
+
+
+@router.post("/{key_id}/reactivate")
+async def reactivate_key(
+    key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    return _out(portal, await service.reactivate_key(db, key))
+
+
+@router.get("/{key_id}/usage")
+async def key_usage(
+    key_id: str,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    return await usage.key_usage(db, key, days)
+
+
+@router.get("/{key_id}/requests")
+async def key_requests(
+    key_id: str,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=366)] = 10,
+) -> dict[str, Any]:
+    key = await service.get_key(db, principal.user.id, key_id)
+    return {"requests": await usage.key_request_history(db, key, limit), "limit": limit}
+
+
+async def startup(portal: Portal) -> None:
+    portal.services["key_authenticator"] = authenticate_key
+    tracker = LastUsedTracker(portal.sessionmaker)
+    tracker.start()
+    portal.services["key_last_used"] = tracker
+
+
+async def shutdown(portal: Portal) -> None:
+    tracker: LastUsedTracker | None = portal.services.pop("key_last_used", None)
+    if tracker is not None:
+        await tracker.stop()

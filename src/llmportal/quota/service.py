@@ -1,0 +1,181 @@
+"""Token quotas: the plan's monthly allowance per user, and each key's daily and monthly limits.
+
+The completions gateway calls, around every upstream call:
+
+    reservation = await quota.reserve(principal, estimated_tokens)   # 429 when it does not fit
+    ...
+    await quota.settle(reservation, actual_tokens)   # success: the real count replaces the guess
+    await quota.release(reservation)                 # failure: give the reservation back
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from llmportal.config import Settings
+from llmportal.db import utcnow
+from llmportal.deps import Principal
+from llmportal.errors import PortalError
+from llmportal.portal import Portal
+from llmportal.quota.plans import plan_for
+from llmportal.quota.store import Counter, CounterStore, MemoryCounterStore, RedisCounterStore
+from llmportal.usage.models import UsageRecord
+
+# Counters are kept even without a limit (this ceiling), so a limit set mid-period starts from
+# the period's real usage rather than from a counter that stopped counting.
+UNLIMITED = 2**62
+
+PLAN_MONTHLY = "Monthly token limit reached"
+KEY_DAILY = "Daily token limit reached"
+KEY_MONTHLY = "Monthly token limit reached for this API key"
+
+
+def day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    end = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+@dataclass(slots=True)
+class Reservation:
+    user_id: str
+    api_key_id: str | None
+    tokens: int
+    counters: tuple[Counter, ...]
+    done: bool = field(default=False)
+
+
+class QuotaService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        store: CounterStore,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.store = store
+        self.clock = clock
+
+    def counters_for(self, principal: Principal, now: datetime | None = None) -> list[Counter]:
+        now = (now or self.clock()).astimezone(UTC)
+        user = principal.user
+        m_start, m_end = month_bounds(now)
+        month = f"{now:%Y-%m}"
+        tag = "{" + user.id + "}"
+        plan_tokens = plan_for(self.settings, user.plan_tier).monthly_tokens
+        counters = [
+            Counter(
+                f"{tag}:user:m:{month}",
+                plan_tokens or UNLIMITED,
+                m_start,
+                m_end,
+                "user",
+                user.id,
+                PLAN_MONTHLY,
+            )
+        ]
+        key = principal.api_key
+        if key is not None:
+            d_start, d_end = day_bounds(now)
+            counters.append(
+                Counter(
+                    f"{tag}:key:{key.id}:d:{now:%Y-%m-%d}",
+                    key.daily_limit or UNLIMITED,
+                    d_start,
+                    d_end,
+                    "key",
+                    key.id,
+                    KEY_DAILY,
+                )
+            )
+            counters.append(
+                Counter(
+                    f"{tag}:key:{key.id}:m:{month}",
+                    key.monthly_limit or UNLIMITED,
+                    m_start,
+                    m_end,
+                    "key",
+                    key.id,
+                    KEY_MONTHLY,
+                )
+            )
+        return counters
+
+    async def _recorded(self, counter: Counter) -> int:
+        """Tokens the database already holds for this counter's owner and period."""
+        column = UsageRecord.user_id if counter.owner == "user" else UsageRecord.api_key_id
+        stmt = select(
+            func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0)
+        ).where(
+            column == counter.owner_id,
+            UsageRecord.created_at >= counter.period_start,
+            UsageRecord.created_at < counter.resets_at,
+        )
+        async with self.sessionmaker() as db:
+            return int(await db.scalar(stmt) or 0)
+
+    def _retry_after(self, counter: Counter) -> int:
+        return max(1, math.ceil((counter.resets_at - self.clock()).total_seconds()))
+
+    async def reserve(self, principal: Principal, estimated_tokens: int) -> Reservation:
+        amount = max(0, int(estimated_tokens))
+        counters = tuple(self.counters_for(principal))
+        refused = await self.store.try_reserve(counters, amount, self._recorded)
+        if refused is not None:
+            raise PortalError(
+                429, refused.message, headers={"Retry-After": str(self._retry_after(refused))}
+            )
+        key = principal.api_key
+        return Reservation(principal.user.id, key.id if key else None, amount, counters)
+
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        if reservation.done:
+            return
+        reservation.done = True
+        delta = max(0, int(actual_tokens)) - reservation.tokens
+        await self.store.adjust(reservation.counters, delta)
+
+    async def release(self, reservation: Reservation) -> None:
+        if reservation.done:
+            return
+        reservation.done = True
+        await self.store.adjust(reservation.counters, -reservation.tokens)
+
+    async def remaining(self, principal: Principal) -> int | None:
+        """Tokens left under the tightest limit now, or None when nothing limits this caller."""
+        left: int | None = None
+        for c in self.counters_for(principal):
+            if c.limit == UNLIMITED:
+                continue
+            free = max(0, c.limit - await self.store.used(c, self._recorded))
+            left = free if left is None else min(left, free)
+        return left
+
+
+def build_quota(portal: Portal) -> QuotaService:
+    store: CounterStore = (
+        RedisCounterStore(portal.redis, portal.settings.redis_prefix + "quota:")
+        if portal.redis is not None
+        else MemoryCounterStore()
+    )
+    return QuotaService(portal.settings, portal.sessionmaker, store)
+
+
+async def startup(portal: Portal) -> None:
+    portal.services["quota"] = build_quota(portal)
+
+
+__all__ = ["QuotaService", "Reservation", "build_quota"]

@@ -1,0 +1,166 @@
+"""Token counters per period: in the process, or in Redis shared by every instance.
+
+A counter is created on first touch in its period from what the database already recorded, so
+a restart (or a Redis flush) never forgets the period's usage. Reserving checks every counter
+and adds to all of them in one atomic step, so concurrent requests cannot overshoot a limit by
+more than what is already in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    key: str  # unique per owner and period, e.g. "{user}:user:m:2026-11"
+    limit: int
+    period_start: datetime
+    resets_at: datetime
+    owner: str  # "user" or "key"
+    owner_id: str
+    message: str  # the 429 message when this counter refuses
+
+
+Loader = Callable[[Counter], Awaitable[int]]
+
+
+class CounterStore(Protocol):
+    async def try_reserve(
+        self, counters: Sequence[Counter], amount: int, load: Loader
+    ) -> Counter | None:
+        """Add `amount` to every counter if all stay within their limits; else the refusing one."""
+        ...
+
+    async def adjust(self, counters: Sequence[Counter], delta: int) -> None: ...
+
+    async def used(self, counter: Counter, load: Loader) -> int: ...
+
+
+def _refuses(used: int, amount: int, limit: int) -> bool:
+    return used >= limit or used + amount > limit
+
+
+class MemoryCounterStore:
+    """For one process. Check-and-add runs without awaiting, so it is atomic in the event loop."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, int] = {}
+        self._expires: dict[str, float] = {}
+        self._init_lock = asyncio.Lock()
+
+    async def _ensure(self, counters: Sequence[Counter], load: Loader) -> None:
+        if all(c.key in self._values for c in counters):
+            return
+        async with self._init_lock:
+            for c in counters:
+                if c.key not in self._values:
+                    self._values[c.key] = await load(c)
+                    self._expires[c.key] = c.resets_at.timestamp()
+            self._purge()
+
+    def _purge(self) -> None:
+        now = time.time()
+        for key in [k for k, exp in self._expires.items() if exp < now - 86400]:
+            self._values.pop(key, None)
+            self._expires.pop(key, None)
+
+    async def try_reserve(
+        self, counters: Sequence[Counter], amount: int, load: Loader
+    ) -> Counter | None:
+        await self._ensure(counters, load)
+        for c in counters:
+            if _refuses(self._values.get(c.key, 0), amount, c.limit):
+                return c
+        for c in counters:
+            self._values[c.key] = self._values.get(c.key, 0) + amount
+        return None
+
+    async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
+        for c in counters:
+            if c.key in self._values:
+                self._values[c.key] += delta
+
+    async def used(self, counter: Counter, load: Loader) -> int:
+        await self._ensure([counter], load)
+        return self._values.get(counter.key, 0)
+
+
+# Returns {1, 0} when added, {0, i} when counter i refuses, {-1, i} when counter i is missing.
+_RESERVE = """
+local amount = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then return {-1, i} end
+  local used = tonumber(v)
+  local limit = tonumber(ARGV[i + 1])
+  if used >= limit or used + amount > limit then return {0, i} end
+end
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], amount)
+end
+return {1, 0}
+"""
+
+# Only existing counters: an expired period must not come back as a key without a TTL.
+_ADJUST = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], ARGV[1])
+  end
+end
+return 0
+"""
+
+# A counter outlives its period by a day, so late settlements still find it.
+EXPIRY_GRACE_S = 86400
+
+
+class RedisCounterStore:
+    """The same counters in Redis; keys of one user share a hash tag (one cluster slot)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._reserve = redis.register_script(_RESERVE)
+        self._adjust = redis.register_script(_ADJUST)
+
+    def _key(self, c: Counter) -> str:
+        return self._prefix + c.key
+
+    async def _init(self, c: Counter, load: Loader) -> None:
+        value = await load(c)
+        expire_at = int(c.resets_at.timestamp()) + EXPIRY_GRACE_S
+        await self._redis.set(self._key(c), value, nx=True, exat=expire_at)
+
+    async def try_reserve(
+        self, counters: Sequence[Counter], amount: int, load: Loader
+    ) -> Counter | None:
+        keys = [self._key(c) for c in counters]
+        args = [amount, *(c.limit for c in counters)]
+        for _ in range(len(counters) + 1):
+            status, index = await self._reserve(keys=keys, args=args)
+            if int(status) == 1:
+                return None
+            if int(status) == 0:
+                return counters[int(index) - 1]
+            await self._init(counters[int(index) - 1], load)
+        raise RuntimeError("quota counters could not be initialised")
+
+    async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
+        if counters and delta:
+            await self._adjust(keys=[self._key(c) for c in counters], args=[delta])
+
+    async def used(self, counter: Counter, load: Loader) -> int:
+        value = await self._redis.get(self._key(counter))
+        if value is None:
+            await self._init(counter, load)
+            value = await self._redis.get(self._key(counter))
+        return int(value or 0)
