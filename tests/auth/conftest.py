@@ -16,6 +16,7 @@ from tests.auth.helpers import NOW
 from tests.conftest import BASE_URL
 from tests.fixtures.outbox import outbox  # noqa: F401  (fixture)
 
+
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     """The 2FA clock, pinned; tests move it by changing clock[0]."""

@@ -122,9 +122,9 @@ async def test_logout_ends_the_session_server_side(client: httpx.AsyncClient, us
     r = await client.post("/api/auth/logout")
     assert r.status_code == 200
     assert r.json() == {"success": True}
-    assert 'llmportal_session=""' in r.headers["set-cookie"] or "Max-Age=0" in r.headers[
-        "set-cookie"
-    ]
+    assert (
+        'llmportal_session=""' in r.headers["set-cookie"] or "Max-Age=0" in r.headers["set-cookie"]
+    )
     # Replaying the old cookie is refused.
     client.cookies.set("llmportal_session", cookie)
     assert (await client.get("/api/user/profile")).status_code == 401

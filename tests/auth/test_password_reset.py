@@ -53,14 +53,14 @@ async def test_reset_changes_the_password_and_ends_every_session(
     await login(client, user.email, NEW_PASSWORD)
 
 
-async def test_reset_token_works_once(
-    client: httpx.AsyncClient, user: Any, outbox: Outbox
-) -> None:
+async def test_reset_token_works_once(client: httpx.AsyncClient, user: Any, outbox: Outbox) -> None:
     await client.post("/api/auth/forgot-password", json={"email": user.email})
     token = outbox.token(user.email, "reset-password")
     body = {"token": token, "password": NEW_PASSWORD}
     assert (await client.post("/api/auth/reset-password", json=body)).status_code == 200
-    again = await client.post("/api/auth/reset-password", json={**body, "password": "An0ther-one!!"})
+    again = await client.post(
+        "/api/auth/reset-password", json={**body, "password": "An0ther-one!!"}
+    )
     assert again.status_code == 400
     assert again.json() == {"error": "Invalid or already used password reset token"}
     await login(client, user.email, NEW_PASSWORD)
