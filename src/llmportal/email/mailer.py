@@ -66,6 +66,14 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+def _plain_cte(body: str) -> str:
+    """Keep ASCII bodies readable as they are (links intact for anyone reading the .eml file);
+    anything else gets quoted-printable."""
+    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+        return "7bit"
+    return "quoted-printable"
+
+
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.sender = settings.email_from
@@ -80,8 +88,8 @@ class Mailer:
         msg["Date"] = formatdate(localtime=False)
         domain = parseaddr(self.sender)[1].rpartition("@")[2] or "localhost"
         msg["Message-ID"] = make_msgid(domain=domain)
-        msg.set_content(email.text)
-        msg.add_alternative(email.html, subtype="html")
+        msg.set_content(email.text, cte=_plain_cte(email.text))
+        msg.add_alternative(email.html, subtype="html", cte=_plain_cte(email.html))
         return msg
 
     async def send(self, email: Email) -> None:
@@ -89,8 +97,9 @@ class Mailer:
         msg = self.build(email)
         if self.smtp is None:
             path = await asyncio.to_thread(self._write_outbox, msg)
-            log.info(
-                "email %r to %s written to %s (no SMTP configured)", email.subject, email.to, path
+            # WARNING: without SMTP nobody receives it unless an operator looks at the outbox.
+            log.warning(
+                "SMTP_URL is not set: email %r to %s written to %s", email.subject, email.to, path
             )
             return
         t = self.smtp
@@ -111,7 +120,10 @@ class Mailer:
         try:
             await self.send(email)
         except Exception as exc:  # any SMTP, network or disk error
-            log.error("email %r to %s failed: %s", email.subject, email.to, type(exc).__name__)
+            # The message names the failure (refused, timeout, auth); the body is never logged.
+            log.error(
+                "email %r to %s failed: %s: %s", email.subject, email.to, type(exc).__name__, exc
+            )
 
     def _write_outbox(self, msg: EmailMessage) -> Path:
         self.outbox.mkdir(parents=True, exist_ok=True)

@@ -13,15 +13,25 @@ def _link(public_url: str, path: str, token: str) -> str:
 
 
 def _html(greeting: str, lines: list[str], link: str, button: str, footer: str) -> str:
-    paragraphs = "".join(f"<p>{escape(line)}</p>" for line in lines)
-    return (
-        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
-        f"<p>{escape(greeting)}</p>{paragraphs}"
-        f'<p><a href="{escape(link, quote=True)}" style="display:inline-block;padding:10px 16px;'
-        f'background:#2563eb;color:#fff;text-decoration:none;border-radius:6px">{escape(button)}</a></p>'
-        f'<p style="font-size:13px;color:#555">Or open this link: {escape(link)}</p>'
-        f'<p style="font-size:13px;color:#555">{escape(footer)}</p>'
-        "</body></html>"
+    paragraphs = "\n".join(f"<p>{escape(line)}</p>" for line in lines)
+    href = escape(link, quote=True)
+    button_style = (
+        "display:inline-block;padding:10px 16px;background:#2563eb;color:#fff;"
+        "text-decoration:none;border-radius:6px"
+    )
+    small = "font-size:13px;color:#555"
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html><body style="font-family:sans-serif;line-height:1.5">',
+            f"<p>{escape(greeting)}</p>",
+            paragraphs,
+            f'<p><a href="{href}" style="{button_style}">{escape(button)}</a></p>',
+            f'<p style="{small}">Or open this link: {escape(link)}</p>',
+            f'<p style="{small}">{escape(footer)}</p>',
+            "</body></html>",
+            "",
+        ]
     )
 
 
