@@ -150,3 +150,12 @@ async def test_expired_session_is_refused(
     async with transaction(portal.sessionmaker) as db:
         await db.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert (await client.get("/api/user/profile")).status_code == 401
+
+
+async def test_rate_limit_headers_on_error_answers_too(client: httpx.AsyncClient) -> None:
+    r = await _login(client, "nobody@example.com")
+    assert r.status_code == 401
+    assert r.headers["X-RateLimit-Limit"] == "20"
+    assert r.headers["X-RateLimit-Remaining"] == "19"
+    r = await client.post("/api/auth/login", json={})
+    assert r.status_code == 400

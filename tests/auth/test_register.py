@@ -116,3 +116,10 @@ async def test_register_is_rate_limited_to_5_per_15_minutes_per_ip(
     # Another address is not affected.
     async with client_from(app, "192.0.2.7") as elsewhere:
         assert (await register(elsewhere)).status_code == 201
+
+
+async def test_rate_limit_headers_on_refused_registrations(client: httpx.AsyncClient) -> None:
+    r = await register(client, password="weak")
+    assert r.status_code == 400
+    assert r.headers["X-RateLimit-Limit"] == "5"
+    assert r.headers["X-RateLimit-Remaining"] == "4"

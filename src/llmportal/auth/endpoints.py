@@ -32,6 +32,11 @@ FORGOT_ANSWER = {
 }
 
 
+def limited(rule: ratelimits.Rule) -> Any:
+    # scope="function": the limit's headers are added to the route's own error answers.
+    return Depends(ratelimits.per_ip(rule), scope="function")
+
+
 def send_later(background: BackgroundTasks, portal: Portal, email: Email | None) -> None:
     """Background tasks run after the response, so after the request's transaction committed."""
     if email is not None:
@@ -39,7 +44,9 @@ def send_later(background: BackgroundTasks, portal: Portal, email: Email | None)
 
 
 @router.post(
-    "/register", status_code=201, dependencies=[Depends(ratelimits.per_ip(ratelimits.REGISTER))]
+    "/register",
+    status_code=201,
+    dependencies=[limited(ratelimits.REGISTER)],
 )
 async def register(
     body: RegisterIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
@@ -64,7 +71,7 @@ async def verify_email(body: TokenIn, db: DbSession, portal: PortalDep) -> dict[
 
 @router.post(
     "/resend-verification",
-    dependencies=[Depends(ratelimits.per_ip(ratelimits.RESEND_VERIFICATION))],
+    dependencies=[limited(ratelimits.RESEND_VERIFICATION)],
 )
 async def resend_verification(
     body: EmailIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
@@ -74,7 +81,8 @@ async def resend_verification(
 
 
 @router.post(
-    "/forgot-password", dependencies=[Depends(ratelimits.per_ip(ratelimits.FORGOT_PASSWORD))]
+    "/forgot-password",
+    dependencies=[limited(ratelimits.FORGOT_PASSWORD)],
 )
 async def forgot_password(
     body: EmailIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
@@ -89,7 +97,7 @@ async def reset_password(body: ResetPasswordIn, db: DbSession, portal: PortalDep
     return {"success": True}
 
 
-@router.post("/login", dependencies=[Depends(ratelimits.per_ip(ratelimits.LOGIN))])
+@router.post("/login", dependencies=[limited(ratelimits.LOGIN)])
 async def login(
     body: LoginIn,
     request: Request,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Response
@@ -10,6 +10,7 @@ from fastapi import Response
 from llmportal.deps import ClientIP, PortalDep
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
+from llmportal.ratelimit import Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +37,38 @@ def _wait(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+def _limited(rule: Rule, decision: Decision) -> PortalError:
+    return PortalError(
+        429,
+        f"Too many {rule.what}. Try again in {_wait(decision.retry_after)}.",
+        headers=decision.headers(),
+    )
+
+
 async def enforce(portal: Portal, rule: Rule, subject: str, response: Response | None) -> None:
     """Count one hit; 429 with Retry-After past the limit, X-RateLimit-* headers either way."""
     decision = await portal.limiter.hit(f"{rule.name}:{subject}", rule.limit, rule.window_s)
     if not decision.allowed:
-        raise PortalError(
-            429,
-            f"Too many {rule.what}. Try again in {_wait(decision.retry_after)}.",
-            headers=decision.headers(),
-        )
+        raise _limited(rule, decision)
     if response is not None:
         response.headers.update(decision.headers())
 
 
-def per_ip(rule: Rule) -> Callable[..., Awaitable[None]]:
-    async def dependency(portal: PortalDep, ip: ClientIP, response: Response) -> None:
-        await enforce(portal, rule, f"ip:{ip}", response)
+def per_ip(rule: Rule) -> Callable[..., AsyncIterator[None]]:
+    """A route dependency; its X-RateLimit-* headers also go on the route's error answers."""
+
+    async def dependency(
+        portal: PortalDep, ip: ClientIP, response: Response
+    ) -> AsyncIterator[None]:
+        decision = await portal.limiter.hit(f"{rule.name}:ip:{ip}", rule.limit, rule.window_s)
+        if not decision.allowed:
+            raise _limited(rule, decision)
+        response.headers.update(decision.headers())
+        try:
+            yield
+        except PortalError as exc:
+            exc.headers = {**decision.headers(), **(exc.headers or {})}
+            raise
 
     dependency.__name__ = f"rate_limit_{rule.name.replace('-', '_')}"
     return dependency
