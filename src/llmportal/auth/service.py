@@ -4,6 +4,7 @@ Functions that owe the user an email return it; the endpoint sends it after the 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,7 +72,7 @@ async def reset_password(db: AsyncSession, portal: Portal, token: str, password:
     user = await db.get(User, row.user_id)
     if user is None:
         raise PortalError(400, "Invalid or already used password reset token")
-    user.password_hash = hash_password(password)
+    user.password_hash = await asyncio.to_thread(hash_password, password)
     user.failed_logins = 0
     user.locked_until = None
     if user.email_verified_at is None and user.email == row.email:
@@ -137,7 +138,9 @@ async def _fail(db: AsyncSession, portal: Portal, user_id: str, error: PortalErr
 
 async def authenticate(db: AsyncSession, portal: Portal, attempt: LoginAttempt) -> User:
     user = await users.get_by_email(db, attempt.email.strip().lower())
-    password_ok = verify_password(user.password_hash if user else None, attempt.password)
+    password_ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, attempt.password
+    )
     if user is None:
         raise PortalError(401, INVALID_CREDENTIALS)
     now = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import secrets
@@ -132,7 +133,7 @@ async def enable(db: AsyncSession, secret_key: str, user: User, token: str) -> l
 async def disable(db: AsyncSession, secret_key: str, user: User, password: str, token: str) -> None:
     if not user.totp_enabled:
         raise PortalError(400, "Two-factor authentication is not enabled")
-    if not verify_password(user.password_hash, password):
+    if not await asyncio.to_thread(verify_password, user.password_hash, password):
         raise PortalError(400, "Incorrect password")
     if not await check_code(db, secret_key, user, token):
         raise PortalError(400, "Invalid two-factor code")

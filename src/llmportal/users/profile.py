@@ -3,6 +3,7 @@ POST /api/user/password."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import zoneinfo
 from functools import cache
@@ -100,14 +101,14 @@ async def change_password(
     new: str,
     keep_session_id: str | None,
 ) -> None:
-    if not verify_password(user.password_hash, current):
+    if not await asyncio.to_thread(verify_password, user.password_hash, current):
         raise PortalError(400, "currentPassword: the current password is incorrect")
     problem = password_problem(new)
     if problem:
         raise PortalError(400, f"newPassword: {problem}")
     if new == current:
         raise PortalError(400, "newPassword: must differ from the current password")
-    user.password_hash = hash_password(new)
+    user.password_hash = await asyncio.to_thread(hash_password, new)
     await tokens.revoke_all(db, user.id, "RESET_PASSWORD")
     await sessions.end_all_sessions(db, user.id, keep=keep_session_id)
     await db.flush()
