@@ -159,3 +159,43 @@ async def test_rate_limit_headers_on_error_answers_too(client: httpx.AsyncClient
     assert r.headers["X-RateLimit-Remaining"] == "19"
     r = await client.post("/api/auth/login", json={})
     assert r.status_code == 400
+
+
+async def test_cookie_is_secure_behind_https(
+    database_url: str, settings: Any, user: Any, portal: Portal
+) -> None:
+    from pathlib import Path
+
+    from asgi_lifespan import LifespanManager
+
+    from llmportal.app import create_app
+    from tests.conftest import make_settings
+
+    https = make_settings(
+        database_url, Path(settings.data_dir), public_url="https://portal.example.com"
+    )
+    app = create_app(https)
+    async with LifespanManager(app), client_from(app, "192.0.2.44") as c:
+        r = await _login(c, user.email)
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"].lower()
+    assert "; secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+async def test_openapi_lists_the_account_endpoints(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/api/auth/register",
+        "/api/auth/verify-email",
+        "/api/auth/resend-verification",
+        "/api/auth/forgot-password",
+        "/api/auth/reset-password",
+        "/api/auth/login",
+        "/api/auth/logout",
+        "/api/auth/2fa/setup",
+        "/api/auth/2fa/verify",
+        "/api/auth/2fa/disable",
+        "/api/user/profile",
+        "/api/user/password",
+    ):
+        assert path in paths

@@ -234,3 +234,16 @@ async def test_2fa_guesses_are_rate_limited_per_user(user_client: httpx.AsyncCli
     assert r.status_code == 429
     assert r.json()["error"].startswith("Too many two-factor attempts")
     assert int(r.headers["Retry-After"]) > 0
+
+
+async def test_codes_sent_as_json_numbers(
+    user_client: httpx.AsyncClient, other_client: httpx.AsyncClient, user: Any
+) -> None:
+    secret = (await user_client.post("/api/auth/2fa/setup")).json()["secret"]
+    r = await user_client.post("/api/auth/2fa/verify", json={"token": int(totp(secret))})
+    assert r.status_code == 200
+    code = int(totp(secret, steps=1))
+    r = await other_client.post(
+        "/api/auth/login", json={"email": user.email, "password": PASSWORD, "code": code}
+    )
+    assert r.status_code == 200

@@ -12,6 +12,7 @@ from llmportal.auth.schemas import (
     ResetPasswordIn,
     TokenIn,
     TwoFactorDisableIn,
+    TwoFactorTokenIn,
 )
 from llmportal.deps import BrowserPrincipal, ClientIP, CurrentPrincipal, DbSession, PortalDep
 from llmportal.email.mailer import Email, mailer_for
@@ -135,7 +136,11 @@ async def twofa_setup(principal: BrowserPrincipal, db: DbSession) -> FastJSONRes
 
 @router.post("/2fa/verify")
 async def twofa_verify(
-    body: TokenIn, principal: BrowserPrincipal, db: DbSession, portal: PortalDep, response: Response
+    body: TwoFactorTokenIn,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    portal: PortalDep,
+    response: Response,
 ) -> dict[str, Any]:
     user = principal.user
     await ratelimits.enforce(portal, ratelimits.SECOND_FACTOR, f"user:{user.id}", response)
