@@ -96,8 +96,9 @@ async def clear_state(portal: Portal) -> None:
 @pytest.fixture(autouse=True)
 async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
-    if "portal" in request.fixturenames:
-        await clear_state(request.getfixturevalue("portal"))
+    # Every test that touched the app (through `client` too, not only `portal`) starts clean.
+    if "app" in request.fixturenames:
+        await clear_state(request.getfixturevalue("app").state.portal)
 
 
 @pytest.fixture

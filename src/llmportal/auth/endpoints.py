@@ -2,20 +2,103 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
-from llmportal.auth import sessions
-from llmportal.auth.schemas import LoginIn
-from llmportal.deps import ClientIP, CurrentPrincipal, DbSession, PortalDep
-from llmportal.errors import PortalError
-from llmportal.security.passwords import verify_password
-from llmportal.users import service as users
+from llmportal.auth import ratelimits, service, sessions, twofactor
+from llmportal.auth.schemas import (
+    EmailIn,
+    LoginIn,
+    RegisterIn,
+    ResetPasswordIn,
+    TokenIn,
+    TwoFactorDisableIn,
+    TwoFactorTokenIn,
+)
+from llmportal.deps import BrowserPrincipal, ClientIP, CurrentPrincipal, DbSession, PortalDep
+from llmportal.email.mailer import Email, mailer_for
+from llmportal.jsonio import FastJSONResponse
+from llmportal.portal import Portal
 from llmportal.users.schemas import profile
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
+# One answer whether or not the address has an account, so neither endpoint reveals which exist.
+RESEND_ANSWER = {
+    "success": True,
+    "message": "If that address has an unverified account, a verification email is on its way.",
+}
+FORGOT_ANSWER = {
+    "success": True,
+    "message": "If that address has an account, a password reset email is on its way.",
+}
 
-@router.post("/login")
+
+def limited(rule: ratelimits.Rule) -> Any:
+    # scope="function": the limit's headers are added to the route's own error answers.
+    return Depends(ratelimits.per_ip(rule), scope="function")
+
+
+def send_later(background: BackgroundTasks, portal: Portal, email: Email | None) -> None:
+    """Background tasks run after the response, so after the request's transaction committed."""
+    if email is not None:
+        background.add_task(mailer_for(portal).send_safely, email)
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    dependencies=[limited(ratelimits.REGISTER)],
+)
+async def register(
+    body: RegisterIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
+) -> dict[str, Any]:
+    user, email = await service.register(
+        db, portal, name=body.name, email=body.email, password=body.password
+    )
+    send_later(background, portal, email)
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "requiresVerification": portal.settings.require_email_verification,
+    }
+
+
+@router.post("/verify-email")
+async def verify_email(body: TokenIn, db: DbSession, portal: PortalDep) -> dict[str, Any]:
+    user = await service.verify_email(db, portal, body.token)
+    return {"success": True, "email": user.email, "emailVerified": True}
+
+
+@router.post(
+    "/resend-verification",
+    dependencies=[limited(ratelimits.RESEND_VERIFICATION)],
+)
+async def resend_verification(
+    body: EmailIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
+) -> dict[str, Any]:
+    send_later(background, portal, await service.resend_verification(db, portal, body.email))
+    return RESEND_ANSWER
+
+
+@router.post(
+    "/forgot-password",
+    dependencies=[limited(ratelimits.FORGOT_PASSWORD)],
+)
+async def forgot_password(
+    body: EmailIn, db: DbSession, portal: PortalDep, background: BackgroundTasks
+) -> dict[str, Any]:
+    send_later(background, portal, await service.forgot_password(db, portal, body.email))
+    return FORGOT_ANSWER
+
+
+@router.post("/reset-password")
+async def reset_password(body: ResetPasswordIn, db: DbSession, portal: PortalDep) -> dict[str, Any]:
+    await service.reset_password(db, portal, body.token, body.password)
+    return {"success": True}
+
+
+@router.post("/login", dependencies=[limited(ratelimits.LOGIN)])
 async def login(
     body: LoginIn,
     request: Request,
@@ -24,14 +107,8 @@ async def login(
     portal: PortalDep,
     ip: ClientIP,
 ) -> dict[str, Any]:
-    user = await users.get_by_email(db, body.email.strip())
-    ok = verify_password(user.password_hash if user else None, body.password)
-    if user is None or not ok:
-        raise PortalError(401, "Invalid email or password")
-    if portal.settings.require_email_verification and not user.email_verified:
-        raise PortalError(403, "Email not verified")
-    if user.status != "ACTIVE":
-        raise PortalError(403, "Account suspended")
+    attempt = service.LoginAttempt(email=body.email, password=body.password, code=body.code)
+    user = await service.authenticate(db, portal, attempt)
     token = await sessions.start_session(db, portal, user.id, ip, request.headers.get("user-agent"))
     sessions.set_session_cookie(response, portal, token)
     return profile(user)
@@ -44,4 +121,43 @@ async def logout(
     if principal.auth_session_id:
         await sessions.end_session(db, principal.auth_session_id)
     sessions.clear_session_cookie(response, portal)
+    return {"success": True}
+
+
+# --- two-factor authentication (browser sessions only) -----------------------------------------
+
+
+@router.post("/2fa/setup")
+async def twofa_setup(principal: BrowserPrincipal, db: DbSession) -> FastJSONResponse:
+    body = await twofactor.setup(db, principal.user)
+    # The secret is shown once; keep it out of caches.
+    return FastJSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/2fa/verify")
+async def twofa_verify(
+    body: TwoFactorTokenIn,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    portal: PortalDep,
+    response: Response,
+) -> dict[str, Any]:
+    user = principal.user
+    await ratelimits.enforce(portal, ratelimits.SECOND_FACTOR, f"user:{user.id}", response)
+    codes = await twofactor.enable(db, portal.secret_key, user, body.token)
+    response.headers["Cache-Control"] = "no-store"
+    return {"success": True, "backupCodes": codes}
+
+
+@router.post("/2fa/disable")
+async def twofa_disable(
+    body: TwoFactorDisableIn,
+    principal: BrowserPrincipal,
+    db: DbSession,
+    portal: PortalDep,
+    response: Response,
+) -> dict[str, Any]:
+    user = principal.user
+    await ratelimits.enforce(portal, ratelimits.SECOND_FACTOR, f"user:{user.id}", response)
+    await twofactor.disable(db, portal.secret_key, user, body.password, body.token)
     return {"success": True}

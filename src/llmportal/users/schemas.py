@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from llmportal.users.models import User
 
 
@@ -27,3 +29,24 @@ def profile(user: User) -> dict[str, Any]:
         "twoFactorEnabled": user.totp_enabled,
         "createdAt": iso(user.created_at),
     }
+
+
+class ProfilePatch(BaseModel):
+    """Fields a user may change; absent means unchanged, null or "" clears an optional field."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    company: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    timezone: str | None = Field(default=None, max_length=64)
+    first_name: str | None = Field(default=None, max_length=100, alias="firstName")
+    last_name: str | None = Field(default=None, max_length=100, alias="lastName")
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: str = Field(alias="currentPassword", max_length=256)
+    new_password: str = Field(alias="newPassword", max_length=256)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +51,7 @@ async def create_user(
         name=(name or "").strip() or None,
         first_name=first or None,
         last_name=last.strip() or None,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         role="ADMIN" if admin or not await admin_exists(db) else "USER",
         email_verified_at=utcnow() if verified else None,
     )

@@ -122,6 +122,43 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "auth_tokens",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_auth_tokens_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_auth_tokens_token_hash")),
+    )
+    with op.batch_alter_table("auth_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_auth_tokens_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "backup_codes",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", llmportal.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_backup_codes_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_codes")),
+    )
+    with op.batch_alter_table("backup_codes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_backup_codes_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "billing_customers",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("stripe_customer_id", sa.String(length=255), nullable=False),
@@ -281,6 +318,14 @@ def downgrade() -> None:
 
     op.drop_table("invoices")
     op.drop_table("billing_customers")
+    with op.batch_alter_table("backup_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_backup_codes_user_id"))
+
+    op.drop_table("backup_codes")
+    with op.batch_alter_table("auth_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_auth_tokens_user_id"))
+
+    op.drop_table("auth_tokens")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 
