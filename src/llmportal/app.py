@@ -20,6 +20,8 @@ DOMAINS = [
     "llmportal.health",
     "llmportal.auth.endpoints",
     "llmportal.users.endpoints",
+    "llmportal.usage.writer",  # before the gateway: it starts first and stops last
+    "llmportal.gateway.endpoints",
 ]
 
 
