@@ -456,6 +456,13 @@ def test_round_trip_anthropic_body_keeps_its_fields() -> None:
     assert up == source
 
 
+def test_an_openai_temperature_above_one_is_clamped_for_anthropic() -> None:
+    req = openai.parse_request(
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 1.7}
+    )
+    assert anthropic.build_request(req, "c")["temperature"] == 1.0
+
+
 def test_images_cross_from_openai_to_anthropic_blocks() -> None:
     req = openai.parse_request(
         {

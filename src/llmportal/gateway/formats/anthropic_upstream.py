@@ -56,10 +56,11 @@ def build_request(
         body["tool_choice"] = choice
     if req.stop:
         body["stop_sequences"] = list(req.stop)
-    for key in ("temperature", "top_p"):
-        value = getattr(req, key)
-        if value is not None:
-            body[key] = value
+    if req.temperature is not None:
+        # OpenAI clients may send up to 2; Anthropic refuses anything above 1.
+        body["temperature"] = min(req.temperature, 1.0)
+    if req.top_p is not None:
+        body["top_p"] = req.top_p
     if req.extra.get("top_k") is not None:
         body["top_k"] = req.extra["top_k"]
     if req.user:
