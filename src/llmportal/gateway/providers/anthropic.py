@@ -58,6 +58,7 @@ class AnthropicProvider:
         response = await http.open_response(
             self.client, self.cfg, self.url, headers, self._body(req, model, True)
         )
+        await http.expect_event_stream(self.cfg, response)
         parser = wire.StreamParser()
         complete = False
         try:

@@ -142,6 +142,16 @@ def parse_json(provider_id: str, body: bytes | str) -> dict[str, Any]:
     return data
 
 
+async def expect_event_stream(cfg: ProviderConfig, response: httpx.Response) -> None:
+    """A streaming request answered with something else (JSON, HTML) is an upstream error."""
+    ctype = response.headers.get("content-type", "")
+    if ctype.startswith("text/event-stream"):
+        return
+    data = await read_json(cfg, response)  # raises on invalid JSON
+    message = upstream_message(data) if "error" in data else "an answer that is not a stream"
+    raise UpstreamError(f"Upstream '{cfg.id}' sent {message}")
+
+
 async def sse_events(
     cfg: ProviderConfig, response: httpx.Response
 ) -> AsyncIterator[tuple[str | None, str]]:

@@ -52,6 +52,7 @@ class OpenAIProvider:
         response = await http.open_response(
             self.client, self.cfg, self.url, headers, self._body(req, model, True)
         )
+        await http.expect_event_stream(self.cfg, response)
         parser = wire.StreamParser()
         finished = done = False
         try:
