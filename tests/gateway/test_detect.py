@@ -111,4 +111,4 @@ def test_anthropic_markers_are_anthropic(body: dict[str, Any]) -> None:
 
 
 def test_a_body_that_is_not_an_object_is_openai() -> None:
-    assert detect_format([]) == "openai"  # type: ignore[arg-type]
+    assert detect_format([]) == "openai"

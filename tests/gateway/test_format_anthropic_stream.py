@@ -344,7 +344,7 @@ def test_parser_maps_stop_reasons(stop_reason: str, reason: str) -> None:
             }
         )
     )
-    assert events == [Finish(reason), UsageEvent(Usage(885, 2))]  # type: ignore[arg-type]
+    assert events == [Finish(reason), UsageEvent(Usage(885, 2))]
 
 
 def test_parser_raises_on_an_error_event_and_closes_a_cut_stream() -> None:

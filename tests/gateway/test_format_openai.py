@@ -305,7 +305,7 @@ def test_bad_bodies_name_the_field(patch: dict[str, Any], message: str) -> None:
 
 def test_a_body_that_is_not_an_object_is_a_format_error() -> None:
     with pytest.raises(FormatError, match="body: must be a JSON object"):
-        openai.parse_request([])  # type: ignore[arg-type]
+        openai.parse_request([])
 
 
 def test_render_response_matches_the_reference_tool_call_response() -> None:

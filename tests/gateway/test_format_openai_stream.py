@@ -302,4 +302,4 @@ def test_parser_raises_on_an_error_chunk() -> None:
     with pytest.raises(openai.UpstreamFormatError, match="rate limited"):
         list(parser.feed({"error": {"message": "rate limited"}}))
     with pytest.raises(ValueError):
-        list(openai.StreamParser().feed("nope"))  # type: ignore[arg-type]
+        list(openai.StreamParser().feed("nope"))

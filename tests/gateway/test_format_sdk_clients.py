@@ -73,7 +73,7 @@ ASK: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": 
 def test_openai_sdk_reads_the_response() -> None:
     completion = openai_client(openai.render_response(RESPONSE)).chat.completions.create(**ASK)
     message = completion.choices[0].message
-    assert [(c.id, c.function.arguments) for c in message.tool_calls or []] == [  # type: ignore[union-attr]
+    assert [(c.id, c.function.arguments) for c in message.tool_calls or []] == [
         ("functions.get_weather:0", ATHENS_ARGS),
         ("functions.get_weather:1", LONDON_ARGS),
     ]
@@ -88,7 +88,7 @@ def test_openai_sdk_accumulates_the_streamed_tool_calls() -> None:
         final = stream.get_final_completion()
     message = final.choices[0].message
     assert message.content == "I'll check the weather for both cities."
-    assert [(c.id, c.function.arguments) for c in message.tool_calls or []] == [  # type: ignore[union-attr]
+    assert [(c.id, c.function.arguments) for c in message.tool_calls or []] == [
         ("functions.get_weather:0", ATHENS_ARGS),
         ("functions.get_weather:1", LONDON_ARGS),
     ]
