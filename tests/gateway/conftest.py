@@ -3,6 +3,7 @@ llm-katan and on the local model; a logged-in client on it; helpers to read usag
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,17 @@ async def usage_rows(portal: Portal) -> list[UsageRecord]:
     async with portal.sessionmaker() as db:
         rows = await db.execute(select(UsageRecord).order_by(UsageRecord.created_at))
         return list(rows.scalars())
+
+
+async def wait_usage(portal: Portal, n: int = 1, within_s: float = 10.0) -> list[UsageRecord]:
+    """The usage rows, once there are `n` (a hung-up stream is accounted as it winds down)."""
+    rows = await usage_rows(portal)
+    for _ in range(int(within_s / 0.05)):
+        if len(rows) >= n:
+            break
+        await asyncio.sleep(0.05)
+        rows = await usage_rows(portal)
+    return rows
 
 
 async def only_usage(portal: Portal) -> UsageRecord:

@@ -45,7 +45,9 @@ class AnthropicProvider:
         response = await http.open_response(
             self.client, self.cfg, self.url, self.headers, self._body(req, model, False)
         )
-        data = await http.read_json(self.cfg, response)
+        return self._parse(await http.read_json(self.cfg, response))
+
+    def _parse(self, data: dict[str, Any]) -> ChatResponse:
         if data.get("type") == "error":
             raise http.UpstreamError(f"Upstream '{self.id}': {http.upstream_message(data)}")
         try:
@@ -58,7 +60,11 @@ class AnthropicProvider:
         response = await http.open_response(
             self.client, self.cfg, self.url, headers, self._body(req, model, True)
         )
-        await http.expect_event_stream(self.cfg, response)
+        whole = await http.json_instead_of_stream(self.cfg, response)
+        if whole is not None:
+            for event in http.response_events(self._parse(whole)):
+                yield event
+            return
         parser = wire.StreamParser()
         complete = False
         try:

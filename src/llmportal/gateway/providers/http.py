@@ -20,6 +20,16 @@ import orjson
 
 from llmportal.config import ProviderConfig
 from llmportal.gateway.providers.base import UpstreamError, UpstreamTimeout
+from llmportal.gateway.types import (
+    ChatResponse,
+    Finish,
+    Start,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    UsageEvent,
+)
 
 RETRY_BACKOFF_S = 0.25
 
@@ -142,14 +152,31 @@ def parse_json(provider_id: str, body: bytes | str) -> dict[str, Any]:
     return data
 
 
-async def expect_event_stream(cfg: ProviderConfig, response: httpx.Response) -> None:
-    """A streaming request answered with something else (JSON, HTML) is an upstream error."""
-    ctype = response.headers.get("content-type", "")
-    if ctype.startswith("text/event-stream"):
-        return
-    data = await read_json(cfg, response)  # raises on invalid JSON
-    message = upstream_message(data) if "error" in data else "an answer that is not a stream"
-    raise UpstreamError(f"Upstream '{cfg.id}' sent {message}")
+async def json_instead_of_stream(
+    cfg: ProviderConfig, response: httpx.Response
+) -> dict[str, Any] | None:
+    """None for an event stream. Some OpenAI-compatible servers answer a streaming request
+    with a whole JSON completion (llm-katan does for tool calls): that body, read and closed.
+    An error body or invalid JSON raises."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return None
+    data = await read_json(cfg, response)
+    if "error" in data and "choices" not in data and "content" not in data:
+        raise UpstreamError(f"Upstream '{cfg.id}': {upstream_message(data)}")
+    return data
+
+
+def response_events(resp: ChatResponse) -> list[StreamEvent]:
+    """A whole answer as the stream events it would have been."""
+    events: list[StreamEvent] = [Start(id=resp.id, model=resp.model, created=resp.created)]
+    if resp.content:
+        events.append(TextDelta(resp.content))
+    for i, call in enumerate(resp.tool_calls):
+        events.append(ToolCallStart(index=i, id=call.id, name=call.name))
+        events.append(ToolCallDelta(index=i, arguments=call.arguments))
+    events.append(Finish(resp.finish_reason))
+    events.append(UsageEvent(resp.usage))
+    return events
 
 
 async def sse_events(
