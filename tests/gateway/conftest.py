@@ -4,7 +4,7 @@ llm-katan and on the local model; a logged-in client on it; helpers to read usag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,24 +24,11 @@ from llmportal.portal import Portal
 from llmportal.usage.models import UsageRecord
 from llmportal.users.models import User
 from tests.conftest import BASE_URL, clear_state, make_settings
-from tests.fixtures import factories
+from tests.fixtures import factories, upstreams
 from tests.fixtures.upstreams import FakeUpstream, Katan, gateway_toml
 
-
-@pytest.fixture(scope="session")
-def fake_upstream() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream()
-    upstream.start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="session")
-def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Katan]:
-    server = Katan(tmp_path_factory.mktemp("katan"))
-    server.start()
-    yield server
-    server.stop()
+fake_upstream = upstreams.fake_upstream
+katan = upstreams.katan
 
 
 @pytest.fixture(scope="session")
