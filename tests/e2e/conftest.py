@@ -122,11 +122,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     raise RuntimeError(f"llmportal serve did not start:\n{log.read_text()}")
 
 
-def strip(header: str) -> Callable[[Any], None]:
-    """An SDK http client request hook that removes one header (the SDK's placeholder key)."""
+def strip(*headers: str) -> Callable[[Any], None]:
+    """An SDK http client request hook that removes headers (the SDK's placeholder key)."""
 
     def hook(request: Any) -> None:
-        request.headers.pop(header, None)
+        for header in headers:
+            request.headers.pop(header, None)
 
     return hook
 
