@@ -17,12 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures import katan as katan_fixtures
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
-from tests.fixtures.upstreams import FakeUpstream, Katan, free_port, gateway_toml
+from tests.fixtures.katan import Katan
+from tests.fixtures.upstreams import FakeUpstream, free_port, gateway_toml
 
 fake_upstream = upstreams.fake_upstream
-katan = upstreams.katan
+katan = katan_fixtures.katan
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 EMAIL = "e2e@example.com"

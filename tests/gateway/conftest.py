@@ -25,10 +25,12 @@ from llmportal.usage.models import UsageRecord
 from llmportal.users.models import User
 from tests.conftest import BASE_URL, clear_state, make_settings
 from tests.fixtures import factories, upstreams
-from tests.fixtures.upstreams import FakeUpstream, Katan, gateway_toml
+from tests.fixtures import katan as katan_fixtures
+from tests.fixtures.katan import Katan
+from tests.fixtures.upstreams import FakeUpstream, gateway_toml
 
 fake_upstream = upstreams.fake_upstream
-katan = upstreams.katan
+katan = katan_fixtures.katan
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from llmportal.gateway.types import (
     ToolCallStart,
     UsageEvent,
 )
-from tests.fixtures.upstreams import Katan
+from tests.fixtures.katan import Katan
 from tests.gateway.conftest import sse_data
 
 MODEL = ModelConfig(id="katan-model", provider="k", upstream_model="katan")

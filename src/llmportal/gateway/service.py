@@ -153,6 +153,9 @@ class GatewayService:
         except UpstreamError as exc:
             await done.fail(exc.status, exc.message)
             raise PortalError(exc.status, exc.message) from exc
+        except asyncio.CancelledError:
+            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            raise
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise
@@ -187,6 +190,9 @@ class GatewayService:
         except UpstreamError as exc:
             await done.fail(exc.status, exc.message)
             raise PortalError(exc.status, exc.message) from exc
+        except asyncio.CancelledError:
+            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            raise
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise

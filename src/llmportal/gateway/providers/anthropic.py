@@ -62,15 +62,15 @@ class AnthropicProvider:
         )
         whole = await http.json_instead_of_stream(self.cfg, response)
         if whole is not None:
-            for event in http.response_events(self._parse(whole)):
-                yield event
+            for item in http.response_events(self._parse(whole)):
+                yield item
             return
         parser = wire.StreamParser()
         complete = False
         try:
-            async for event, data in http.sse_events(self.cfg, response):
+            async for name, data in http.sse_events(self.cfg, response):
                 chunk = http.parse_json(self.id, data)
-                kind = chunk.get("type") or event
+                kind = chunk.get("type") or name
                 if kind == "error":
                     raise http.UpstreamError(
                         f"Upstream '{self.id}': {http.upstream_message(chunk)}"
