@@ -215,3 +215,26 @@ async def test_model_lists_need_authentication(gw_client: httpx.AsyncClient) -> 
 async def test_default_app_serves_the_bundled_model(user_client: httpx.AsyncClient) -> None:
     r = await user_client.get("/api/chat/models")
     assert r.json() == {"data": [{"id": "SmolLM2-135M-Instruct", "owned_by": "huggingface"}]}
+
+
+async def test_oversized_body_is_413(chat: httpx.AsyncClient, gw_portal: Portal) -> None:
+    from llmportal.gateway.endpoints import MAX_BODY_BYTES
+
+    body = b'{"model": "oa-plain", "messages": [{"role": "user", "content": "'
+    body += b"x" * MAX_BODY_BYTES + b'"}]}'
+    r = await chat.post(
+        "/api/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert r.json() == {"error": "Request body is too large (limit 32 MB)"}
+
+
+async def test_completion_endpoints_are_in_the_openapi_document(
+    gw_client: httpx.AsyncClient,
+) -> None:
+    r = await gw_client.get("/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path in ("/api/chat/completions", "/v1/chat/completions", "/v1/messages"):
+        assert "requestBody" in paths[path]["post"]
+    assert "get" in paths["/v1/models"] and "get" in paths["/api/chat/models"]

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from llmportal.db import transaction
 from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_principal
 from llmportal.deps import require_permission as _require_permission
+from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
 from llmportal.jsonio import FastJSONResponse
@@ -98,11 +99,30 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
+MAX_BODY_BYTES = 32 * 1024 * 1024  # room for a few base64 images
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past MAX_BODY_BYTES (before reading it all when declared)."""
+    too_large = PortalError(413, f"Request body is too large (limit {MAX_BODY_BYTES >> 20} MB)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _completion(
     request: Request, principal: Principal, portal: Portal, fmt: Format | None
 ) -> Any:
     gateway = gateway_of(portal)
-    parsed = await gateway.parse(principal, await request.body(), fmt)
+    parsed = await gateway.parse(principal, await read_body(request), fmt)
     req = parsed.request
     if not req.stream:
         resp = await gateway.complete(principal, req)

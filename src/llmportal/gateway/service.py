@@ -67,7 +67,9 @@ class GatewayService:
         self.created = int(time.time())  # the models' "created" in GET /v1/models
 
     @classmethod
-    def build(cls, settings: Settings, sink: UsageSink | None, services: dict[str, Any]) -> Any:
+    def build(
+        cls, settings: Settings, sink: UsageSink | None, services: dict[str, Any]
+    ) -> GatewayService:
         registry = Registry(settings.catalog, settings.default_max_tokens)
         return cls(settings, registry, sink, services)
 
