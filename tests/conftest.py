@@ -76,14 +76,9 @@ def portal(app: FastAPI) -> Portal:
     return p
 
 
-async def clear_state(portal: Portal) -> None:
-    async with portal.engine.begin() as conn:
-        names = [t.name for t in reversed(Base.metadata.sorted_tables)]
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
-        else:
-            for name in names:
-                await conn.execute(text(f"DELETE FROM {name}"))
+async def clear_state(portal: Portal, tables: bool = True) -> None:
+    if tables:
+        await _truncate(portal)
     if portal.redis is not None:
         prefix = portal.settings.redis_prefix
         keys = [k async for k in portal.redis.scan_iter(match=f"{prefix}*")]
@@ -93,12 +88,28 @@ async def clear_state(portal: Portal) -> None:
         portal.limiter = MemoryLimiter()
 
 
+async def _truncate(portal: Portal) -> None:
+    async with portal.engine.begin() as conn:
+        names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+        else:
+            for name in names:
+                await conn.execute(text(f"DELETE FROM {name}"))
+
+
 @pytest.fixture(autouse=True)
 async def _clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
-    # Every test that touched the app (through `client` too, not only `portal`) starts clean.
-    if "app" in request.fixturenames:
-        await clear_state(request.getfixturevalue("app").state.portal)
+    # Every app the test touched, directly or through another fixture (`client`, a second app
+    # built on its own config, ...), leaves no rows and no limiter state for the next test.
+    portals: dict[int, Portal] = {}
+    funcargs: dict[str, Any] = getattr(request.node, "funcargs", {})
+    for value in funcargs.values():
+        if isinstance(value, FastAPI) and hasattr(value.state, "portal"):
+            portals[id(value.state.portal)] = value.state.portal
+    for i, touched in enumerate(portals.values()):
+        await clear_state(touched, tables=i == 0)
 
 
 @pytest.fixture

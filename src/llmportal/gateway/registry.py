@@ -1,0 +1,50 @@
+"""The configured models and the provider objects behind them, built once at start-up."""
+
+from __future__ import annotations
+
+from llmportal.config import Catalog, ModelConfig, ProviderConfig
+from llmportal.errors import PortalError
+from llmportal.gateway.providers.anthropic import AnthropicProvider
+from llmportal.gateway.providers.base import Provider
+from llmportal.gateway.providers.llamacpp import LlamaCppProvider
+from llmportal.gateway.providers.openai import OpenAIProvider
+
+
+def build_provider(cfg: ProviderConfig, default_max_tokens: int) -> Provider:
+    if cfg.type == "openai":
+        return OpenAIProvider(cfg)
+    if cfg.type == "anthropic":
+        return AnthropicProvider(cfg, default_max_tokens)
+    return LlamaCppProvider(cfg, default_max_tokens)
+
+
+class Registry:
+    def __init__(self, catalog: Catalog, default_max_tokens: int) -> None:
+        self.models: dict[str, ModelConfig] = {m.id: m for m in catalog.models}
+        self.providers: dict[str, Provider] = {
+            p.id: build_provider(p, default_max_tokens) for p in catalog.providers
+        }
+
+    def model(self, model_id: str) -> ModelConfig:
+        found = self.models.get(model_id)
+        if found is None:
+            raise PortalError(404, f"Model '{model_id}' not found")
+        return found
+
+    def candidates(self, model: ModelConfig) -> list[ModelConfig]:
+        """The model, then its configured fallbacks, in order."""
+        return [model, *(self.models[m] for m in model.fallbacks if m != model.id)]
+
+    def provider(self, model: ModelConfig) -> Provider:
+        return self.providers[model.provider]
+
+    async def warm_up(self) -> None:
+        for provider in self.providers.values():
+            if isinstance(provider, LlamaCppProvider) and any(
+                m.provider == provider.id for m in self.models.values()
+            ):
+                await provider.warm_up()
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()

@@ -1,0 +1,280 @@
+"""The completions gateway: resolve the model, check what the caller may send, reserve quota,
+call the provider (then its fallbacks), and account for every completion exactly once.
+
+Built once at start-up into portal.services["gateway"]; nothing here reads configuration or
+holds a database session per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import anyio
+import orjson
+
+from llmportal.config import ModelConfig, Settings
+from llmportal.deps import Principal
+from llmportal.errors import PortalError
+from llmportal.gateway.formats import anthropic, detect, openai
+from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
+from llmportal.gateway.providers.base import UpstreamError
+from llmportal.gateway.providers.http import UpstreamRejected
+from llmportal.gateway.registry import Registry
+from llmportal.gateway.tokens import TokenCounter
+from llmportal.gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    FormatError,
+    Start,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+    UsageEvent,
+)
+
+log = logging.getLogger("llmportal.gateway")
+
+Format = detect.Format
+FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
+CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent
+
+
+class Parsed(NamedTuple):
+    format: Format  # the format to answer in
+    request: ChatRequest
+    stream_usage: bool  # an OpenAI client asked for the usage chunk (stream_options)
+
+
+class GatewayService:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        sink: UsageSink | None,
+        services: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.sink = sink
+        self.services = services  # the portal's: "quota" may be registered after us
+        self.counter = TokenCounter(settings.catalog)
+        self.created = int(time.time())  # the models' "created" in GET /v1/models
+
+    @classmethod
+    def build(
+        cls, settings: Settings, sink: UsageSink | None, services: dict[str, Any]
+    ) -> GatewayService:
+        registry = Registry(settings.catalog, settings.default_max_tokens)
+        return cls(settings, registry, sink, services)
+
+    def models(self) -> list[ModelConfig]:
+        return list(self.registry.models.values())
+
+    async def warm_up(self) -> None:
+        """Load the in-process model(s) ahead of the first request; a failure is logged here
+        and reported to the request that needs the model."""
+        try:
+            await self.registry.warm_up()
+        except Exception:
+            log.exception("loading the local model failed")
+
+    async def close(self) -> None:
+        await self.registry.close()
+
+    async def count_tokens(self, model_id: str | None, text: str) -> int:
+        return await asyncio.to_thread(self.counter.count, model_id, text)
+
+    # -- parsing -------------------------------------------------------------------------
+
+    async def parse(self, principal: Principal, raw: bytes, fmt: Format | None = None) -> Parsed:
+        """The request body -> the request and how to answer it. A body that does not parse is
+        a 400 naming the field, and is recorded as a failed completion."""
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            message = "Request body must be a JSON object"
+            await self._reject({}, principal, 400, message)
+            raise PortalError(400, message)
+        chosen: Format = fmt or detect.detect_format(body)
+        try:
+            req: ChatRequest = FORMATS[chosen].parse_request(body)
+        except FormatError as exc:
+            await self._reject(body, principal, 400, str(exc))
+            raise PortalError(400, str(exc)) from exc
+        include_usage = chosen == "anthropic" or openai.wants_stream_usage(body)
+        return Parsed(chosen, req, include_usage)
+
+    async def _reject(
+        self, body: dict[str, Any], principal: Principal, status: int, message: str
+    ) -> None:
+        model = body.get("model")
+        session_id = body.get("session_id")
+        await Completion(
+            self.sink,
+            principal,
+            model if isinstance(model, str) else "",
+            stream=body.get("stream") is True,
+            session_id=session_id if isinstance(session_id, str) else None,
+        ).fail(status, message)
+
+    # -- completions ---------------------------------------------------------------------
+
+    async def _begin(self, principal: Principal, req: ChatRequest) -> Completion:
+        done = Completion(
+            self.sink, principal, req.model, stream=req.stream, session_id=req.session_id
+        )
+        try:
+            done.model = self.registry.model(req.model)
+            if req.has_image:
+                if not principal.has_permission("vision"):
+                    raise PortalError(403, "This API key lacks the 'vision' permission")
+                if not done.model.vision:
+                    raise PortalError(400, f"Model '{req.model}' does not accept images")
+            quota: Quota | None = self.services.get("quota")
+            if quota is not None:
+                prompt = await self.count_tokens(done.model.id, prompt_text(req))
+                budget = req.max_tokens or self.settings.default_max_tokens
+                await done.reserve(quota, prompt + budget)
+        except PortalError as exc:
+            await done.fail(exc.status, exc.message)
+            raise
+        return done
+
+    async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
+        done = await self._begin(principal, req)
+        try:
+            resp = await self._complete_with_fallbacks(req, done)
+        except UpstreamError as exc:
+            await done.fail(exc.status, exc.message)
+            raise PortalError(exc.status, exc.message) from exc
+        except asyncio.CancelledError:
+            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            raise
+        except BaseException as exc:
+            await done.fail(500, f"Gateway error: {type(exc).__name__}")
+            raise
+        resp.model = req.model
+        if resp.usage.total_tokens == 0:
+            resp.usage = await self._counted_usage(done, req, resp.content or "", resp)
+        await done.succeed(resp.usage, resp.id)
+        return resp
+
+    async def _complete_with_fallbacks(self, req: ChatRequest, done: Completion) -> ChatResponse:
+        assert done.model is not None
+        candidates = self.registry.candidates(done.model)
+        for i, model in enumerate(candidates):
+            done.model = model
+            try:
+                return await self.registry.provider(model).complete(req, model)
+            except UpstreamRejected:
+                raise
+            except UpstreamError as exc:
+                if i == len(candidates) - 1:
+                    raise
+                log.warning("model %s failed (%s); trying %s", model.id, exc, candidates[i + 1].id)
+        raise AssertionError("unreachable")
+
+    async def stream(self, principal: Principal, req: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Open the stream: failures before the first event raise PortalError (502/504/...);
+        the returned iterator relays the rest and raises UpstreamError on a mid-stream failure.
+        Close it (aclose) when done: that closes the upstream and accounts the completion."""
+        done = await self._begin(principal, req)
+        try:
+            first, events = await self._open_with_fallbacks(req, done)
+        except UpstreamError as exc:
+            await done.fail(exc.status, exc.message)
+            raise PortalError(exc.status, exc.message) from exc
+        except asyncio.CancelledError:
+            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            raise
+        except BaseException as exc:
+            await done.fail(500, f"Gateway error: {type(exc).__name__}")
+            raise
+        return self._relay(req, done, first, events)
+
+    async def _open_with_fallbacks(
+        self, req: ChatRequest, done: Completion
+    ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+        assert done.model is not None
+        candidates = self.registry.candidates(done.model)
+        for i, model in enumerate(candidates):
+            done.model = model
+            events = self.registry.provider(model).stream(req, model)
+            # An exception out of anext() has already finished the generator: nothing to close.
+            try:
+                return await anext(events), events
+            except StopAsyncIteration:
+                exc = UpstreamError(f"Upstream '{model.provider}' sent nothing")
+            except UpstreamRejected:
+                raise
+            except UpstreamError as err:
+                exc = err
+            if i == len(candidates) - 1:
+                raise exc
+            log.warning("model %s failed (%s); trying %s", model.id, exc, candidates[i + 1].id)
+        raise AssertionError("unreachable")
+
+    async def _relay(
+        self,
+        req: ChatRequest,
+        done: Completion,
+        first: StreamEvent,
+        events: AsyncIterator[StreamEvent],
+    ) -> AsyncIterator[StreamEvent]:
+        text: list[str] = []
+        usage: Usage | None = None
+        response_id: str | None = None
+        failure: tuple[int, str] | None = (CLIENT_DISCONNECTED, "Client disconnected")
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                if isinstance(event, Start):
+                    response_id = event.id
+                    event.model = req.model
+                elif isinstance(event, TextDelta):
+                    text.append(event.text)
+                elif isinstance(event, ToolCallStart):
+                    text.append(event.name)
+                elif isinstance(event, ToolCallDelta):
+                    text.append(event.arguments)
+                elif isinstance(event, UsageEvent):
+                    usage = event.usage
+                yield event
+                event = await anext(events, None)
+            failure = None
+        except UpstreamError as exc:
+            failure = (exc.status, exc.message)
+            raise
+        except Exception as exc:
+            failure = (500, f"Gateway error: {type(exc).__name__}")
+            raise
+        finally:
+            # Also runs when a disconnected client's task is being cancelled: shield the
+            # clean-up, or its first await would be cancelled again.
+            with anyio.CancelScope(shield=True):
+                await events.aclose()  # type: ignore[attr-defined]
+                if usage is None or usage.total_tokens == 0:
+                    usage = await self._counted_usage(done, req, "".join(text))
+                if failure is None:
+                    await done.succeed(usage, response_id)
+                else:
+                    await done.fail(failure[0], failure[1], usage, response_id)
+
+    async def _counted_usage(
+        self, done: Completion, req: ChatRequest, reply: str, resp: ChatResponse | None = None
+    ) -> Usage:
+        """The upstream reported no usage (or was cut off): count with our tokenizer."""
+        model_id = done.model.id if done.model else None
+        if resp is not None:
+            reply += "".join(c.name + c.arguments for c in resp.tool_calls)
+        prompt = await self.count_tokens(model_id, prompt_text(req))
+        completion = await self.count_tokens(model_id, reply)
+        return Usage(prompt_tokens=prompt, completion_tokens=completion)

@@ -1,0 +1,146 @@
+"""The batched usage writer: completions hand it records, a background task inserts them.
+
+The hot path only calls `add()` (no I/O, no awaiting). Every ~150 ms, or as soon as `batch_size`
+records wait, the task inserts the waiting records in one transaction together with their rollup
+(usage.rollup.add_to_rollup). Shutdown drains the queue. A batch that the database refuses (say,
+a record whose user was deleted meanwhile) is retried record by record so one bad row costs only
+itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from llmportal.db import transaction
+from llmportal.portal import Portal
+from llmportal.usage.models import UsageRecord
+from llmportal.usage.rollup import add_to_rollup
+
+log = logging.getLogger("llmportal.usage.writer")
+
+
+class UsageWriter:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        interval_s: float = 0.15,
+        batch_size: int = 200,
+        max_queue: int = 100_000,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queue)
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._added = 0  # records accepted so far
+        self._done = 0  # records written (or given up on) so far
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def add(self, record: UsageRecord) -> None:
+        """Queue one record; never blocks. A full queue (the database is down for a long
+        time) drops the record with an error in the log rather than stalling completions."""
+        try:
+            self._queue.put_nowait(_values(record))
+        except asyncio.QueueFull:
+            log.error("usage queue full: dropped the record of user %s", record.user_id)
+            return
+        self._added += 1
+        if self._queue.qsize() >= self.batch_size:
+            self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="usage-writer")
+
+    async def flush(self) -> None:
+        """Return once every record added before this call is in the database."""
+        target = self._added
+        if self._task is None:
+            await self._drain()
+            return
+        self._wake.set()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._done >= target)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
+        await self._drain()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+            try:
+                await self._drain()
+            except Exception:  # never let the writer die; the next tick tries again
+                log.exception("usage writer failed")
+
+    async def _drain(self) -> None:
+        while not self._queue.empty():
+            batch: list[dict[str, Any]] = []
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write(batch)
+            async with self._progress:
+                self._done += len(batch)
+                self._progress.notify_all()
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await self._insert(batch)
+            return
+        except Exception:
+            if len(batch) == 1:
+                log.exception("usage record of user %s not saved", batch[0]["user_id"])
+                return
+            log.warning("usage batch of %d refused; saving records one by one", len(batch))
+        for record in batch:
+            try:
+                await self._insert([record])
+            except Exception:
+                log.exception("usage record of user %s not saved", record["user_id"])
+
+    async def _insert(self, batch: list[dict[str, Any]]) -> None:
+        records = [UsageRecord(**values) for values in batch]
+        async with transaction(self._sessionmaker) as db:
+            db.add_all(records)
+            await db.flush()
+            await add_to_rollup(db, records)
+
+
+_COLUMNS = [c.key for c in UsageRecord.__table__.columns]
+
+
+def _values(record: UsageRecord) -> dict[str, Any]:
+    """The record's column values: queued as plain data, so a refused batch can be rebuilt
+    into fresh rows (an object from a rolled-back session cannot be added again)."""
+    values = {k: getattr(record, k) for k in _COLUMNS}
+    return {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
+
+
+_NULLABLE = {"api_key_id", "session_id", "request_id", "provider", "error"}
+
+
+async def startup(portal: Portal) -> None:
+    writer = UsageWriter(portal.sessionmaker)
+    await writer.start()
+    portal.services["usage_writer"] = writer
+
+
+async def shutdown(portal: Portal) -> None:
+    writer: UsageWriter | None = portal.services.pop("usage_writer", None)
+    if writer is not None:
+        await writer.close()

@@ -1,0 +1,150 @@
+"""A real `python -m llmportal serve` process (temp SQLite), configured with models on the fake
+upstream, on llm-katan and on the local model; a verified user logged in by cookie."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures import katan as katan_fixtures
+from tests.fixtures import upstreams
+from tests.fixtures.factories import PASSWORD
+from tests.fixtures.katan import Katan
+from tests.fixtures.upstreams import FakeUpstream, free_port, gateway_toml
+
+fake_upstream = upstreams.fake_upstream
+katan = katan_fixtures.katan
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+EMAIL = "e2e@example.com"
+
+
+@dataclass
+class PortalServer:
+    url: str
+    db_path: Path
+    cookie: str  # "llmportal_session=..." for the SDKs' default_headers
+    since: str = ""  # usage rows stamped before this belong to earlier tests
+
+    def usage(self, n: int, within_s: float = 10.0) -> list[dict[str, Any]]:
+        """The usage rows, once there are `n` (the writer flushes every ~150 ms)."""
+        deadline = time.monotonic() + within_s
+        while True:
+            with sqlite3.connect(self.db_path) as conn:
+                conn.row_factory = sqlite3.Row
+                query = "SELECT * FROM usage_records WHERE created_at >= ? ORDER BY created_at"
+                rows = [dict(r) for r in conn.execute(query, (self.since,))]
+            if len(rows) >= n or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
+    def start_test(self) -> None:
+        # Stored as naive UTC text by SQLite, so text comparison orders them.
+        self.since = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _env(tmp: Path, port: int, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
+    env.update(
+        {
+            "PYTHONPATH": str(SRC),
+            "LLMPORTAL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
+            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
+            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
+            "LLMPORTAL_SECRET_KEY": "e2e-secret-key-e2e-secret-key-123456",
+            "LLMPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "LLMPORTAL_PORT": str(port),
+            "LLMPORTAL_CONFIG": str(config),
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def portal_server(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream, katan: Katan
+) -> Iterator[PortalServer]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    config = tmp / "portal.toml"
+    config.write_text(gateway_toml(fake_upstream.url, katan.url))
+    port = free_port()
+    env = _env(tmp, port, config)
+    created = subprocess.run(
+        [sys.executable, "-m", "llmportal", "user", "create", "--email", EMAIL]
+        + ["--password", PASSWORD, "--verified"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    # Quotas are tested elsewhere; here the SDK user must never meet the Free plan's allowance.
+    unlimited = subprocess.run(
+        [sys.executable, "-m", "llmportal", "user", "set-plan", "--email", EMAIL]
+        + ["--plan", "UNLIMITED"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unlimited.returncode == 0, unlimited.stderr
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - the child writes to it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmportal", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url, tmp / "server.log")
+        r = httpx.post(f"{url}/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        cookie = f"llmportal_session={r.cookies['llmportal_session']}"
+        yield PortalServer(url=url, db_path=tmp / "e2e.db", cookie=cookie)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llmportal serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"llmportal serve did not start:\n{log.read_text()}")
+
+
+def strip(*headers: str) -> Callable[[Any], None]:
+    """An SDK http client request hook that removes headers (the SDK's placeholder key)."""
+
+    def hook(request: Any) -> None:
+        for header in headers:
+            request.headers.pop(header, None)
+
+    return hook
+
+
+@pytest.fixture
+def server(portal_server: PortalServer) -> PortalServer:
+    portal_server.start_test()
+    return portal_server
