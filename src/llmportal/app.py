@@ -20,6 +20,8 @@ DOMAINS = [
     "llmportal.health",
     "llmportal.auth.endpoints",
     "llmportal.users.endpoints",
+    "llmportal.chat.endpoints",
+    "llmportal.files.endpoints",
 ]
 
 
