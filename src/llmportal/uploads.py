@@ -275,7 +275,7 @@ async def receive_multipart(
             async for part in parts:
                 if part.name == file_field:
                     if len(upload.files) >= max_files:
-                        raise PortalError(400, f"At most {max_files} files per upload")
+                        raise _too_many_files(max_files)
                     received = await _store_part(part, storage, user_id, max_bytes)
                     if received is not None:
                         upload.files.append(received)
@@ -323,6 +323,12 @@ async def _store_part(
         client_type=part.content_type,
         stored=stored,
     )
+
+
+def _too_many_files(max_files: int) -> PortalError:
+    if max_files == 1:
+        return PortalError(400, "Only one file per upload")
+    return PortalError(400, f"At most {max_files} files per upload")
 
 
 def _check_declared_length(

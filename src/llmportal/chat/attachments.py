@@ -81,10 +81,15 @@ async def resolve_refs(
     return [by_id[i] for i in ids]
 
 
-def link(attachments: Iterable[ChatAttachment], message_id: str) -> None:
+def ensure_unlinked(attachments: Iterable[ChatAttachment]) -> None:
     for a in attachments:
-        if a.message_id is not None and a.message_id != message_id:
+        if a.message_id is not None:
             raise PortalError(400, f"Attachment '{a.id}' already belongs to a message")
+
+
+def link(attachments: Iterable[ChatAttachment], message_id: str) -> None:
+    ensure_unlinked(attachments)
+    for a in attachments:
         a.message_id = message_id
 
 

@@ -217,6 +217,7 @@ async def create_message(
     if model is not None:
         check_model(catalog, model)
     files = await attachment_rows.resolve_refs(db, user_id, attachment_refs)
+    attachment_rows.ensure_unlinked(files)
     model = model or session.model
     tokens = await count_tokens(counter, model or catalog.default_model, content)
     message = await _append(
