@@ -1,8 +1,10 @@
-"""Multipart uploads streamed straight into storage: a file is never held whole in memory or
-spooled to a temporary file first (as Starlette's request.form() would).
+"""Uploads and downloads of stored files.
 
-`receive_multipart()` is the one-call API for endpoints; `MultipartReader` is the pull-based
-reader under it, for callers that want another sink for the bytes.
+Multipart bodies are streamed straight into storage: a file is never held whole in memory, nor
+spooled to a temporary file first as Starlette's request.form() would. `receive_multipart()` /
+`multipart_upload()` are the API for endpoints; `MultipartReader` is the pull-based reader
+under them, for callers that want another sink for the bytes. `download_response()` serves a
+stored file back as a download; `remove_after_response()` deletes stored files after commit.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from llmportal.gateway.tokens import count_text_tokens
@@ -237,3 +239,19 @@ async def test_rating_errors(
     assert (r.status_code, r.json()) == (404, {"error": "Message not found"})
     listed = (await user_client.get(f"/api/chat/sessions/{session['id']}/messages")).json()
     assert [m["rating"] for m in listed["messages"]] == [None, None]
+
+
+async def test_concurrent_messages_get_distinct_places(user_client: httpx.AsyncClient) -> None:
+    session = await new_session(user_client)
+    results = await asyncio.gather(
+        *[
+            user_client.post(
+                "/api/chat/messages",
+                json={"sessionId": session["id"], "role": "user", "content": f"m{i}"},
+            )
+            for i in range(8)
+        ]
+    )
+    assert [r.status_code for r in results] == [201] * 8
+    listed = (await user_client.get(f"/api/chat/sessions/{session['id']}/messages")).json()
+    assert sorted(m["content"] for m in listed["messages"]) == [f"m{i}" for i in range(8)]

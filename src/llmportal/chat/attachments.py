@@ -61,11 +61,9 @@ def ref_id(ref: AttachmentRef) -> str:
     return match.group(1)
 
 
-async def resolve_refs(
-    db: AsyncSession, user_id: str, refs: Iterable[AttachmentRef]
-) -> list[ChatAttachment]:
-    """The user's attachments that refs name, in order; 404 for one that is not theirs."""
-    ids = list(dict.fromkeys(ref_id(r) for r in refs))
+async def owned_by_ids(db: AsyncSession, user_id: str, ids: Sequence[str]) -> list[ChatAttachment]:
+    """The user's attachments with these ids, in that order; 404 if any is not theirs."""
+    ids = list(dict.fromkeys(ids))
     if not ids:
         return []
     rows = (
@@ -79,6 +77,13 @@ async def resolve_refs(
     if len(by_id) != len(ids):
         raise not_found()
     return [by_id[i] for i in ids]
+
+
+async def resolve_refs(
+    db: AsyncSession, user_id: str, refs: Iterable[AttachmentRef]
+) -> list[ChatAttachment]:
+    """The user's attachments that refs name (by id or url), in order."""
+    return await owned_by_ids(db, user_id, [ref_id(r) for r in refs])
 
 
 def ensure_unlinked(attachments: Iterable[ChatAttachment]) -> None:
