@@ -28,6 +28,8 @@ DOMAINS = [
     "llmportal.quota.service",
     "llmportal.usage.writer",  # before the gateway: it starts first and stops last
     "llmportal.gateway.endpoints",
+    "llmportal.chat.endpoints",
+    "llmportal.files.endpoints",
 ]
 
 

@@ -152,6 +152,7 @@ class Settings(BaseSettings):
     email_from: str = "LLM Portal <no-reply@localhost>"
     require_email_verification: bool = True
     storage_dir: str = "./data/files"
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)  # per uploaded file
     data_dir: str = "./data"
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None

@@ -176,6 +176,45 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "chat_sessions",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=True),
+        sa.Column("model", sa.String(length=200), nullable=True),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_chat_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_sessions")),
+    )
+    with op.batch_alter_table("chat_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_chat_sessions_user_updated", ["user_id", "updated_at"], unique=False
+        )
+
+    op.create_table(
+        "files",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("mime_type", sa.String(length=200), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("storage_name", sa.String(length=255), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_files_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
+    )
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_index("ix_files_user_created", ["user_id", "created_at"], unique=False)
+
+    op.create_table(
         "invoices",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("stripe_invoice_id", sa.String(length=255), nullable=False),
@@ -298,8 +337,70 @@ def upgrade() -> None:
             "ix_usage_records_user_created", ["user_id", "created_at"], unique=False
         )
 
+    op.create_table(
+        "chat_messages",
+        sa.Column("session_id", sa.String(length=32), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=True),
+        sa.Column("total_tokens", sa.Integer(), nullable=False),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=True),
+        sa.Column("completion_tokens", sa.Integer(), nullable=True),
+        sa.Column("tool_calls", sa.JSON(), nullable=True),
+        sa.Column("metadata", sa.JSON(), nullable=True),
+        sa.Column("rating", sa.SmallInteger(), nullable=True),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["chat_sessions.id"],
+            name=op.f("fk_chat_messages_session_id_chat_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_messages")),
+        sa.UniqueConstraint("session_id", "position", name=op.f("uq_chat_messages_session_id")),
+    )
+    op.create_table(
+        "chat_attachments",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=32), nullable=True),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("mime_type", sa.String(length=200), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("storage_name", sa.String(length=255), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["chat_messages.id"],
+            name=op.f("fk_chat_attachments_message_id_chat_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_chat_attachments_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_attachments")),
+    )
+    with op.batch_alter_table("chat_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_chat_attachments_message_id"), ["message_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_chat_attachments_user_id"), ["user_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("chat_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chat_attachments_user_id"))
+        batch_op.drop_index(batch_op.f("ix_chat_attachments_message_id"))
+
+    op.drop_table("chat_attachments")
+    op.drop_table("chat_messages")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_records_user_created")
         batch_op.drop_index("ix_usage_records_key_created")
@@ -317,6 +418,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_invoices_user_created")
 
     op.drop_table("invoices")
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_index("ix_files_user_created")
+
+    op.drop_table("files")
+    with op.batch_alter_table("chat_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_chat_sessions_user_updated")
+
+    op.drop_table("chat_sessions")
     op.drop_table("billing_customers")
     with op.batch_alter_table("backup_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_backup_codes_user_id"))

@@ -1,0 +1,3 @@
+from tests.chat.keyauth import key_for
+
+__all__ = ["key_for"]
