@@ -20,6 +20,8 @@ DOMAINS = [
     "llmportal.health",
     "llmportal.auth.endpoints",
     "llmportal.users.endpoints",
+    "llmportal.library.endpoints",
+    "llmportal.canvas.endpoints",
 ]
 
 
