@@ -31,7 +31,6 @@ _INLINE_TYPES = (
     "image/jpeg",
     "image/gif",
     "image/webp",
-    "text/plain",
     "application/pdf",
 )
 _INLINE_PREFIXES = ("video/", "audio/")

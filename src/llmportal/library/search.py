@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, text
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, table, text
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 12
+_FTS = table("content_items_fts", column("rowid"))
 
 
 def search_terms(query: str) -> list[str]:
@@ -30,10 +31,9 @@ class SearchClause:
 
     def apply(self, stmt: Select[tuple[object, ...]]) -> Select[tuple[object, ...]]:
         if self.dialect == "sqlite":
-            return stmt.join(
-                text("content_items_fts"),
-                literal_column("content_items_fts.rowid") == literal_column("content_items.rowid"),
-            ).where(text("content_items_fts MATCH :fts_query").bindparams(fts_query=self._fts5()))
+            return stmt.join(_FTS, _FTS.c.rowid == literal_column("content_items.rowid")).where(
+                text("content_items_fts MATCH :fts_query").bindparams(fts_query=self._fts5())
+            )
         return stmt.where(literal_column("content_items.search_vector").op("@@")(self._tsquery()))
 
     def rank(self) -> ColumnElement[float]:
