@@ -194,3 +194,12 @@ async def test_another_users_collection_and_items_are_404(
         c["name"] for c in (await other_user_client.get("/api/collections")).json()["collections"]
     ]
     assert "Mine" not in names
+
+
+async def test_default_collection_when_its_name_is_taken(user_client: httpx.AsyncClient) -> None:
+    await _create(user_client, name="Unsorted")
+    cols = (await user_client.get("/api/collections")).json()["collections"]
+    assert [(c["name"], c["isDefault"]) for c in cols] == [
+        ("Default collection", True),
+        ("Unsorted", False),
+    ]

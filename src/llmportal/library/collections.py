@@ -11,8 +11,8 @@ from llmportal.library.models import Collection, CollectionItem, ContentItem
 from llmportal.library.schemas import CollectionCreate, CollectionUpdate
 from llmportal.library.service import get_item
 
+DEFAULT_NAMES = ("Unsorted", "Default collection")
 DEFAULT_COLLECTION = {
-    "name": "Unsorted",
     "description": "Your default collection",
     "color": "#6B7280",
     "icon": "inbox",
@@ -29,12 +29,19 @@ async def ensure_default(db: AsyncSession, user_id: str) -> None:
     )
     if exists is not None:
         return
+    taken = set(
+        await db.scalars(
+            select(Collection.name).where(
+                Collection.user_id == user_id, Collection.name.in_(DEFAULT_NAMES)
+            )
+        )
+    )
+    name = next((n for n in DEFAULT_NAMES if n not in taken), f"Default {user_id}")
     try:
         async with db.begin_nested():
-            db.add(Collection(user_id=user_id, is_default=True, **DEFAULT_COLLECTION))
+            db.add(Collection(user_id=user_id, is_default=True, name=name, **DEFAULT_COLLECTION))
     except IntegrityError:
-        # Another request created it first (or the user already owns that name): fine either way.
-        pass
+        pass  # another request created it first
 
 
 async def item_counts(db: AsyncSession, collection_ids: list[str]) -> dict[str, int]:
