@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -164,3 +165,17 @@ async def test_canvas_needs_authentication(
     assert r.status_code == 401
     r = await client.request(method, path, headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
+
+
+async def test_concurrent_saves_of_the_same_version_let_one_win(
+    user_client: httpx.AsyncClient,
+) -> None:
+    await _put(user_client, content="base")
+    results = await asyncio.gather(
+        *(_put(user_client, content=f"edit {i}", version=1) for i in range(4))
+    )
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409, 409, 409]
+    winner = next(r for r in results if r.status_code == 200).json()["document"]
+    got = (await user_client.get(f"/api/canvas/{SESSION}")).json()["document"]
+    assert got["version"] == 2 and got["content"] == winner["content"]

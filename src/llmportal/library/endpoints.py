@@ -75,7 +75,29 @@ async def stats(principal: LibraryPrincipal, db: DbSession, portal: PortalDep) -
     return await service.stats(db, portal.settings, principal.user)
 
 
-@stuff.post("/upload", status_code=201)
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string", "maxLength": 500},
+                        "description": {"type": "string", "maxLength": 5000},
+                        "tags": {"type": "string", "description": "comma-separated"},
+                        "source": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@stuff.post("/upload", status_code=201, openapi_extra=_UPLOAD_BODY)
 async def upload(
     request: Request,
     principal: LibraryPrincipal,
@@ -118,7 +140,7 @@ async def upload(
     return item_out(item)
 
 
-@stuff.api_route("/download/{user_id}/{filename}", methods=["GET", "HEAD"])
+@stuff.get("/download/{user_id}/{filename}")
 async def download(
     user_id: str,
     filename: str,
@@ -142,6 +164,11 @@ async def download(
         filename=item.file_name or filename,
     )
     return file_response(request, meta)
+
+
+stuff.add_api_route(
+    "/download/{user_id}/{filename}", download, methods=["HEAD"], include_in_schema=False
+)
 
 
 @stuff.get("/{item_id}")
