@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import cast
 from urllib.parse import quote
 
 import anyio
@@ -229,8 +230,6 @@ def file_response(request: Request, meta: FileMeta) -> Response:
 
 def portal_storage(services: dict[str, object], root: str) -> LocalStorage:
     """The portal's one LocalStorage (shared with other domains that store files)."""
-    storage = services.get("storage")
-    if not isinstance(storage, LocalStorage):
-        storage = LocalStorage(root)
-        services["storage"] = storage
-    return storage
+    if "storage" not in services:
+        services["storage"] = LocalStorage(root)
+    return cast(LocalStorage, services["storage"])
