@@ -30,6 +30,8 @@ DOMAINS = [
     "llmportal.gateway.endpoints",
     "llmportal.chat.endpoints",
     "llmportal.files.endpoints",
+    "llmportal.library.endpoints",
+    "llmportal.canvas.endpoints",
 ]
 
 

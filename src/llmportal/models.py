@@ -3,9 +3,11 @@
 # ruff: noqa: F401
 from llmportal.auth.models import AuthSession, AuthToken, BackupCode
 from llmportal.billing.models import BillingCustomer, Invoice, Plan, StripeEvent, Subscription
+from llmportal.canvas.models import CanvasDocument, CanvasVersion
 from llmportal.chat.models import ChatAttachment, ChatMessage, ChatSession
 from llmportal.db import Base
 from llmportal.files.models import StoredFile
 from llmportal.keys.models import ApiKey
+from llmportal.library.models import Collection, CollectionItem, ContentItem
 from llmportal.usage.models import UsageDaily, UsageRecord
 from llmportal.users.models import User
