@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 import uvicorn
+from fastapi import FastAPI
 
 from llmportal.config import Settings, load_settings
 from llmportal.logs import configure_logging
 from llmportal.migrate import upgrade
 
 
-def app_factory():  # type: ignore[no-untyped-def]
+def app_factory() -> FastAPI:
     """Used by uvicorn workers: each loads the same configuration from the environment."""
     from llmportal.app import create_app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
+from typing import Any
 
 from llmportal.config import Catalog
 
@@ -21,7 +22,7 @@ def bundled_gguf() -> str:
 
 
 @lru_cache(maxsize=8)
-def _vocab(path: str):  # type: ignore[no-untyped-def]
+def _vocab(path: str) -> Any:
     import llama_cpp
 
     return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
