@@ -11,7 +11,7 @@ from llmportal.chat.service import record_exchange
 from llmportal.db import transaction
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
-from tests.chat.helpers import new_message, new_session
+from tests.chat.helpers import new_message, new_session, upload
 
 MODEL = "SmolLM2-135M-Instruct"
 TOOL_CALL = {
@@ -101,3 +101,44 @@ async def test_other_users_session_is_404_and_nothing_stored(
     async with transaction(portal.sessionmaker) as db:
         rows = (await db.scalars(select(ChatMessage))).all()
     assert rows == []
+
+
+async def test_links_unlinked_attachments_and_names_files(
+    portal: Portal, user: Any, user_client: httpx.AsyncClient
+) -> None:
+    session = await new_session(user_client)
+    r = await upload(user_client, ("a.txt", b"first"), ("b.txt", b"second"))
+    first, second = (a["id"] for a in r.json()["attachments"])
+    await record(portal, user, session["id"], attachment_ids=[first])
+    # Empty text but attachments: the user message is still stored; `first` keeps its message.
+    await record(
+        portal,
+        user,
+        session["id"],
+        user_message="",
+        attachment_ids=[first, second],
+        file_ids=["f1"],
+    )
+    messages = (await user_client.get(f"/api/chat/sessions/{session['id']}/messages")).json()[
+        "messages"
+    ]
+    assert [(m["role"], [a["id"] for a in m["attachments"]]) for m in messages] == [
+        ("user", [first]),
+        ("assistant", []),
+        ("user", [second]),
+        ("assistant", []),
+    ]
+    assert messages[2]["metadata"] == {"files": ["f1"]}
+
+
+async def test_another_users_attachment_is_404_and_nothing_stored(
+    portal: Portal, user: Any, user_client: httpx.AsyncClient, other_user_client: httpx.AsyncClient
+) -> None:
+    session = await new_session(user_client)
+    r = await upload(other_user_client, ("a.txt", b"theirs"))
+    theirs = r.json()["attachments"][0]["id"]
+    with pytest.raises(PortalError) as err:
+        await record(portal, user, session["id"], attachment_ids=[theirs])
+    assert err.value.status == 404
+    r = await user_client.get(f"/api/chat/sessions/{session['id']}/messages")
+    assert r.json()["messages"] == []

@@ -183,10 +183,11 @@ async def test_body_that_is_not_a_json_object(chat: httpx.AsyncClient, gw_portal
 async def test_session_id_goes_to_the_usage_record(
     chat: httpx.AsyncClient, gw_portal: Portal
 ) -> None:
-    body = {"model": "oa-plain", "messages": HELLO, "session_id": "clxsession1"}
+    session = (await chat.post("/api/chat/sessions", json={})).json()
+    body = {"model": "oa-plain", "messages": HELLO, "session_id": session["id"]}
     r = await chat.post("/api/chat/completions", json=body)
     assert r.status_code == 200
-    assert (await only_usage(gw_portal)).session_id == "clxsession1"
+    assert (await only_usage(gw_portal)).session_id == session["id"]
 
 
 async def test_model_lists(chat: httpx.AsyncClient) -> None:

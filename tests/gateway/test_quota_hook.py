@@ -34,6 +34,9 @@ class FakeQuota:
     async def release(self, reservation: str) -> None:
         self.calls.append(("release", reservation))
 
+    async def remaining(self, principal: Principal) -> int | None:
+        return None  # unlimited: the estimate keeps the client's (or default) max_tokens
+
 
 @pytest.fixture
 def quota(gw_portal: Portal) -> FakeQuota:

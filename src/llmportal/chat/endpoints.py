@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.responses import FileResponse
 
 from llmportal.chat import attachments, service
+from llmportal.chat.completions import CompletionLink
 from llmportal.chat.schemas import (
     MessageCreate,
     MessageUpdate,
@@ -197,3 +198,8 @@ async def delete_attachment(
     row = await attachments.delete_owned(db, principal.user.id, attachment_id)
     remove_after_response(background, storage_for(portal), [(row.user_id, row.storage_name)])
     return {"success": True}
+
+
+async def startup(portal: Portal) -> None:
+    # What completions with session_id / attachments use (the gateway's "chat_link").
+    portal.services["chat_link"] = CompletionLink(portal.sessionmaker, storage_for(portal))

@@ -285,6 +285,8 @@ async def record_exchange(
     model: str,
     prompt_tokens: int,
     completion_tokens: int,
+    attachment_ids: Sequence[str] = (),
+    file_ids: Sequence[str] = (),
 ) -> None:
     """Store one completion's exchange in a session: the user message, then the reply.
 
@@ -293,10 +295,14 @@ async def record_exchange(
     tool results) stores the reply alone. The session moves to the top of the list, takes the
     model, and an untitled session is titled from the user message. 404 for a session that is
     not the user's.
+
+    The user message links the chat attachments `attachment_ids` that no message holds yet (one
+    sent again on a later turn stays with its first message), and names the /api/files files
+    it sent in its metadata (`files`).
     """
     session = await get_session(db, user_id, session_id)
-    if user_message:
-        await _append(
+    if user_message or attachment_ids or file_ids:
+        message = await _append(
             db,
             session,
             role="user",
@@ -304,7 +310,10 @@ async def record_exchange(
             model=model,
             total_tokens=prompt_tokens,
             prompt_tokens=prompt_tokens,
+            meta={"files": list(file_ids)} if file_ids else None,
         )
+        files = await attachment_rows.owned_by_ids(db, user_id, attachment_ids)
+        attachment_rows.link([a for a in files if a.message_id is None], message.id)
         _give_title(session, "user", user_message)
     await _append(
         db,

@@ -29,6 +29,10 @@ class Quota(Protocol):
 
     async def release(self, reservation: Any) -> None: ...
 
+    async def remaining(self, principal: Principal) -> int | None:
+        """Tokens left under the caller's tightest limit; None when nothing limits them."""
+        ...
+
 
 def cost_micros(model: ModelConfig | None, usage: Usage) -> tuple[int, int]:
     """(input, output) cost in micro-dollars: USD per million tokens = micro-dollars per token."""

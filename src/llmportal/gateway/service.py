@@ -19,6 +19,7 @@ import orjson
 from llmportal.config import ModelConfig, Settings
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
+from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
 from llmportal.gateway.formats import anthropic, detect, openai
 from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
@@ -43,6 +44,7 @@ log = logging.getLogger("llmportal.gateway")
 Format = detect.Format
 FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
 CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent
+RESERVE_ATTEMPTS = 3
 
 
 class Parsed(NamedTuple):
@@ -127,12 +129,15 @@ class GatewayService:
 
     # -- completions ---------------------------------------------------------------------
 
-    async def _begin(self, principal: Principal, req: ChatRequest) -> Completion:
+    async def _begin(self, principal: Principal, req: ChatRequest) -> tuple[Completion, Any]:
+        """Check and prepare everything before the model is called: the model, the chat session
+        and attachments, images, the quota. An error here is recorded and raised."""
         done = Completion(
             self.sink, principal, req.model, stream=req.stream, session_id=req.session_id
         )
         try:
             done.model = self.registry.model(req.model)
+            prepared = await self._prepare_chat(principal, req, done.model)
             if req.has_image:
                 if not principal.has_permission("vision"):
                     raise PortalError(403, "This API key lacks the 'vision' permission")
@@ -141,15 +146,46 @@ class GatewayService:
             quota: Quota | None = self.services.get("quota")
             if quota is not None:
                 prompt = await self.count_tokens(done.model.id, prompt_text(req))
-                budget = req.max_tokens or self.settings.default_max_tokens
-                await done.reserve(quota, prompt + budget)
+                await self._reserve(principal, req, done, quota, prompt)
         except PortalError as exc:
             await done.fail(exc.status, exc.message)
             raise
-        return done
+        return done, prepared
+
+    async def _prepare_chat(
+        self, principal: Principal, req: ChatRequest, model: ModelConfig
+    ) -> Any:
+        if req.session_id is None and not req.attachment_ids:
+            return None
+        link: ChatLink | None = self.services.get("chat_link")
+        if link is None:
+            raise PortalError(400, "session_id and attachments need the chat domain")
+        return await link.prepare(principal, req, model)
+
+    async def _reserve(
+        self, principal: Principal, req: ChatRequest, done: Completion, quota: Quota, prompt: int
+    ) -> None:
+        """Reserve the prompt and the most the reply may use. Under a token limit the reply
+        gets what is left of it (max_tokens lowered and sent upstream, so the model cannot
+        overshoot), instead of a refusal whenever the default max_tokens does not fit."""
+        wanted = req.max_tokens or self.settings.default_max_tokens
+        for attempt in range(RESERVE_ATTEMPTS):
+            left = await quota.remaining(principal)
+            budget = wanted if left is None else max(1, min(wanted, left - prompt))
+            try:
+                await done.reserve(quota, prompt + budget)
+            except PortalError as exc:
+                # Retry only when `remaining` saw room that a concurrent request then took.
+                room = left is not None and left - prompt >= 1
+                if exc.status != 429 or not room or attempt == RESERVE_ATTEMPTS - 1:
+                    raise
+                continue
+            if left is not None:
+                req.max_tokens = budget
+            return
 
     async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
-        done = await self._begin(principal, req)
+        done, prepared = await self._begin(principal, req)
         try:
             resp = await self._complete_with_fallbacks(req, done)
         except UpstreamError as exc:
@@ -165,7 +201,25 @@ class GatewayService:
         if resp.usage.total_tokens == 0:
             resp.usage = await self._counted_usage(done, req, resp.content or "", resp)
         await done.succeed(resp.usage, resp.id)
+        await self._store_chat(
+            principal, req, prepared, Reply(resp.content, resp.tool_calls, resp.usage)
+        )
         return resp
+
+    async def _store_chat(
+        self, principal: Principal, req: ChatRequest, prepared: Any, reply: Reply
+    ) -> None:
+        """Store a finished exchange in its chat session. The reply is already delivered (or
+        on its way) and billed: a failure to store it is logged, not turned into an error."""
+        link: ChatLink | None = self.services.get("chat_link")
+        if prepared is None or link is None:
+            return
+        try:
+            await link.store(principal, req, prepared, reply)
+        except PortalError as exc:  # e.g. the session was deleted while the model answered
+            log.warning("exchange not stored in session %s: %s", req.session_id, exc.message)
+        except Exception:
+            log.exception("storing the exchange in session %s failed", req.session_id)
 
     async def _complete_with_fallbacks(self, req: ChatRequest, done: Completion) -> ChatResponse:
         assert done.model is not None
@@ -186,7 +240,7 @@ class GatewayService:
         """Open the stream: failures before the first event raise PortalError (502/504/...);
         the returned iterator relays the rest and raises UpstreamError on a mid-stream failure.
         Close it (aclose) when done: that closes the upstream and accounts the completion."""
-        done = await self._begin(principal, req)
+        done, prepared = await self._begin(principal, req)
         try:
             first, events = await self._open_with_fallbacks(req, done)
         except UpstreamError as exc:
@@ -198,7 +252,7 @@ class GatewayService:
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise
-        return self._relay(req, done, first, events)
+        return self._relay(principal, req, done, prepared, first, events)
 
     async def _open_with_fallbacks(
         self, req: ChatRequest, done: Completion
@@ -224,12 +278,17 @@ class GatewayService:
 
     async def _relay(
         self,
+        principal: Principal,
         req: ChatRequest,
         done: Completion,
+        prepared: Any,
         first: StreamEvent,
         events: AsyncIterator[StreamEvent],
     ) -> AsyncIterator[StreamEvent]:
+        """Relay the events and account for the stream once it ends. Only a stream that
+        finished is stored in its chat session: a failed or abandoned one stores nothing."""
         text: list[str] = []
+        collected = ReplyCollector()
         usage: Usage | None = None
         response_id: str | None = None
         failure: tuple[int, str] | None = (CLIENT_DISCONNECTED, "Client disconnected")
@@ -247,6 +306,7 @@ class GatewayService:
                     text.append(event.arguments)
                 elif isinstance(event, UsageEvent):
                     usage = event.usage
+                collected.add(event)
                 yield event
                 event = await anext(events, None)
             failure = None
@@ -265,6 +325,7 @@ class GatewayService:
                     usage = await self._counted_usage(done, req, "".join(text))
                 if failure is None:
                     await done.succeed(usage, response_id)
+                    await self._store_chat(principal, req, prepared, collected.reply(usage))
                 else:
                     await done.fail(failure[0], failure[1], usage, response_id)
 

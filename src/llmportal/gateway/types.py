@@ -88,6 +88,8 @@ class ChatRequest:
     # (presence_penalty, frequency_penalty, logit_bias, response_format, top_k, ...).
     extra: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None  # llmportal: store the exchange in this chat session
+    # llmportal: uploads (chat attachment or file ids) that go with the last user message
+    attachment_ids: list[str] = field(default_factory=list)
 
     @property
     def has_image(self) -> bool:

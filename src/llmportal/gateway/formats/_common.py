@@ -170,6 +170,20 @@ def str_list(value: Any, path: str) -> list[str]:
     return list(items)
 
 
+MAX_ATTACHMENTS = 20
+
+
+def attachment_ids(body: dict[str, Any]) -> list[str]:
+    """llmportal's top-level `attachments`: ids of the caller's uploads, without repeats."""
+    raw = body.get("attachments")
+    if raw is None:
+        return []
+    ids = str_list(raw, "attachments")
+    if len(ids) > MAX_ATTACHMENTS:
+        raise FormatError(f"attachments: at most {MAX_ATTACHMENTS} per request")
+    return list(dict.fromkeys(ids))
+
+
 def json_schema(value: Any, path: str) -> dict[str, Any]:
     """A tool's argument schema: a JSON Schema object whose root type (if given) is object."""
     if not isinstance(value, dict) or value.get("type", "object") != "object":

@@ -15,6 +15,7 @@ from typing import Any
 from llmportal.gateway.formats._common import (
     UpstreamFormatError,
     arguments_to_input,
+    attachment_ids,
     image_url_error,
     input_to_arguments,
     json_schema,
@@ -109,6 +110,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         user=user,
         extra=extra,
         session_id=opt_str(body, "session_id"),
+        attachment_ids=attachment_ids(body),
     )
 
 

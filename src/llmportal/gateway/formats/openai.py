@@ -11,6 +11,7 @@ from typing import Any
 
 from llmportal.gateway.formats._common import (
     UpstreamFormatError,
+    attachment_ids,
     completion_id,
     image_url_error,
     is_number,
@@ -115,6 +116,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         user=opt_str(body, "user"),
         extra=extra,
         session_id=opt_str(body, "session_id"),
+        attachment_ids=attachment_ids(body),
     )
 
 
