@@ -33,11 +33,19 @@ export function navigate(path, { replace = false } = {}) {
   render();
 }
 
+// Remembers that this browser signed in, so a signed-out visit makes no request that must fail.
+const SIGNED_IN = "llmportal.signedIn";
+
 async function loadUser() {
+  if (!localStorage.getItem(SIGNED_IN)) {
+    state.user = null;
+    return;
+  }
   try {
     state.user = await get("/api/user/profile");
   } catch {
     state.user = null;
+    localStorage.removeItem(SIGNED_IN);
   }
 }
 
@@ -102,10 +110,12 @@ async function logout() {
     /* the session may already be gone */
   }
   state.user = null;
+  localStorage.removeItem(SIGNED_IN);
   navigate("/login");
 }
 
 export async function signedIn() {
+  localStorage.setItem(SIGNED_IN, "1");
   await loadUser();
 }
 
@@ -122,6 +132,7 @@ document.addEventListener("click", (e) => {
 window.addEventListener("popstate", render);
 
 setUnauthorizedHandler(() => {
+  localStorage.removeItem(SIGNED_IN);
   if (state.user) {
     state.user = null;
     toast("Your session ended; please sign in again", "error");
