@@ -160,15 +160,27 @@ async def test_register_verify_login_chat_and_create_key(
             assert r.status_code == 200, r.text
 
             # The other pages load without errors.
-            for name, heading in [
-                ("Usage", "Usage"),
-                ("Billing", "Billing"),
-                ("Library", "Library"),
+            for name, loaded in [
+                ("Usage", "Tokens per day"),
+                ("Billing", "Plans"),
+                ("Library", "Collections"),
             ]:
                 await page.get_by_role("link", name=name, exact=True).click()
-                await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+                await expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+                await expect(page.get_by_role("heading", name=loaded, exact=True)).to_be_visible()
                 await expect(page.locator(".alert.error")).to_have_count(0)
                 await page.screenshot(path=shots / f"desktop-{name.lower()}.png", full_page=True)
+            # The chat's two completions show in the usage summary.
+            await page.get_by_role("link", name="Usage", exact=True).click()
+            await expect(page.get_by_role("cell", name="oa-plain")).to_be_visible()
+            # A note in the library.
+            await page.get_by_role("link", name="Library", exact=True).click()
+            await page.get_by_role("button", name="New note").click()
+            await page.get_by_label("Title").fill("Trip ideas")
+            await page.get_by_label("Text").fill("hiking in the alps")
+            await page.get_by_role("button", name="Save note").click()
+            await expect(page.get_by_role("heading", name="Trip ideas")).to_be_visible()
+            await page.screenshot(path=shots / "desktop-library-note.png", full_page=True)
             await page.get_by_role("link", name="Settings").click()
             await expect(
                 page.get_by_role("heading", name="Two-factor authentication")
@@ -200,6 +212,166 @@ async def test_register_verify_login_chat_and_create_key(
             await mobile.get_by_role("button", name="Sign out").click()
             await expect(mobile.get_by_role("heading", name="Sign in")).to_be_visible()
             await mobile.screenshot(path=shots / "phone-login.png")
+        finally:
+            await browser.close()
+    assert problems == []
+
+
+async def test_two_factor_setup_sign_in_with_the_code_step_and_disable(
+    web_server: WebServer, tmp_path: Path
+) -> None:
+    chromium = browser_or_skip()
+    import pyotp
+    from playwright.async_api import async_playwright, expect
+
+    email = "twofactor@example.com"
+    web_server.cli("user", "create", "--email", email, "--password", PASSWORD, "--verified")
+    shots = _shots(tmp_path)
+    problems: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(viewport=PHONE, base_url=web_server.url)
+            page = await context.new_page()
+            _watch_console(page, problems)
+            await page.goto("/settings")
+            await page.get_by_label("Email").fill(email)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            # Back on the page asked for before signing in.
+            await expect(page).to_have_url(re.compile(r"/settings$"))
+
+            await page.get_by_role("button", name="Set up two-factor").click()
+            await expect(page.get_by_role("img", name="QR code")).to_be_visible()
+            secret = await page.locator(".card code").inner_text()
+            await page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+            await page.get_by_role("button", name="Turn on").click()
+            codes = (await page.locator("pre.codes").inner_text()).split()
+            assert len(codes) >= 2
+            await page.screenshot(path=shots / "phone-backup-codes.png", full_page=True)
+            await page.get_by_role("button", name="Done").click()
+            await expect(page.get_by_text("Sign-ins ask for a code")).to_be_visible()
+
+            # Signing in now takes a second step.
+            await page.get_by_role("button", name="Menu").click()
+            await page.get_by_role("button", name="Sign out").click()
+            await page.get_by_label("Email").fill(email)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            code = page.get_by_label("Two-factor code")
+            await expect(code).to_be_visible()
+            await page.screenshot(path=shots / "phone-login-2fa.png")
+            await code.fill(codes[0])
+            await page.get_by_role("button", name="Verify").click()
+            await expect(page).to_have_url(re.compile(r"/chat$"))
+
+            # Disable with the password and another backup code.
+            await page.goto("/settings")
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
+            await page.get_by_label("Code or backup code").fill(codes[1])
+            await page.get_by_role("button", name="Disable two-factor").click()
+            await expect(page.get_by_role("button", name="Set up two-factor")).to_be_visible()
+        finally:
+            await browser.close()
+    # The 2FA step is a refused login (401) the browser logs; nothing else may be.
+    expected = f"status of 401 (Unauthorized) ({web_server.url}/api/auth/login)"
+    assert [p for p in problems if not p.endswith(expected)] == []
+
+
+MARKDOWN = """# Plan
+
+Some **bold** text and a [link](javascript:window.__xss=1).
+
+```python
+def greet():
+    return "hi"
+```
+
+<b onmouseover="window.__xss=2">hover</b><script>window.__xss=3</script>
+<iframe src="/api/user/profile"></iframe>
+"""
+
+
+async def test_answers_render_as_highlighted_and_sanitised_markdown(
+    web_server: WebServer, tmp_path: Path
+) -> None:
+    chromium = browser_or_skip()
+    from playwright.async_api import async_playwright, expect
+
+    email = "markdown@example.com"
+    web_server.cli("user", "create", "--email", email, "--password", PASSWORD, "--verified")
+    shots = _shots(tmp_path)
+    problems: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(viewport=DESKTOP, base_url=web_server.url)
+            page = await context.new_page()
+            _watch_console(page, problems)
+            await page.goto("/login")
+            await page.get_by_label("Email").fill(email)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page).to_have_url(re.compile(r"/chat$"))
+            # An answer stored in a session, as a model might have written it.
+            session_id = await page.evaluate(
+                """async (content) => {
+                    const post = (url, body) => fetch(url, {method: "POST",
+                        headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
+                        .then((r) => r.json());
+                    const s = await post("/api/chat/sessions", {title: "Markdown"});
+                    await post("/api/chat/messages", {sessionId: s.id, role: "user", content: "?"});
+                    await post("/api/chat/messages",
+                        {sessionId: s.id, role: "assistant", content});
+                    return s.id;
+                }""",
+                MARKDOWN,
+            )
+            await page.goto(f"/chat/{session_id}")
+            body = page.locator("article.msg.assistant .body")
+            await expect(body.get_by_role("heading", name="Plan")).to_be_visible()
+            await expect(body.locator("strong")).to_have_text("bold")
+            await expect(body.locator("pre code.hljs .hljs-keyword").first).to_have_text("def")
+            # Raw HTML is shown as text; a javascript: link loses its target.
+            await expect(body).to_contain_text('<b onmouseover="window.__xss=2">hover</b>')
+            assert await body.locator("b, script, iframe, [onmouseover]").count() == 0
+            assert not (await body.locator("a", has_text="link").get_attribute("href") or "")
+            await body.get_by_text("hover").hover()
+            assert await page.evaluate("window.__xss") is None
+            await page.screenshot(path=shots / "desktop-markdown.png")
+
+            # The session's canvas: save, snapshot a version, change, restore the version.
+            await page.get_by_role("button", name="Canvas").click()
+            pane = page.get_by_role("complementary", name="Canvas")
+            await pane.get_by_label("Title").fill("Plan")
+            await pane.get_by_label("Document").fill("first draft")
+            await pane.get_by_role("button", name="Save version").click()
+            await expect(pane.get_by_role("listitem").filter(has_text="v1")).to_be_visible()
+            await pane.get_by_label("Document").fill("second draft")
+            await pane.get_by_role("button", name="Save", exact=True).click()
+            await expect(pane.get_by_role("status")).to_contain_text("Version 2")
+            await pane.get_by_role("button", name="Restore").click()
+            await expect(pane.get_by_label("Document")).to_have_value("first draft")
+            await pane.get_by_role("button", name="Save", exact=True).click()
+            await expect(pane.get_by_role("status")).to_contain_text("Version 3")
+            await page.screenshot(path=shots / "desktop-canvas.png")
+            saved = await page.evaluate(
+                "async (id) => (await (await fetch('/api/canvas/' + id)).json()).document",
+                session_id,
+            )
+            assert (saved["content"], saved["version"]) == ("first draft", 3)
+
+            # Search the sessions by title; rename one.
+            search = page.get_by_label("Search chats by title")
+            await search.fill("zzz")
+            await expect(page.get_by_text("No chat matches.")).to_be_visible()
+            await search.fill("mark")
+            await expect(page.locator(".session-list a")).to_have_text(["Markdown"])
+            page.once("dialog", lambda d: asyncio.ensure_future(d.accept("Renamed chat")))
+            await page.get_by_role("button", name="Rename Markdown").click()
+            await search.fill("")
+            await expect(page.locator(".session-list a")).to_have_text(["Renamed chat"])
+            await expect(page.get_by_role("heading", name="Renamed chat")).to_be_visible()
         finally:
             await browser.close()
     assert problems == []

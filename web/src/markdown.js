@@ -3,7 +3,13 @@ import DOMPurify from "dompurify";
 import hljs from "highlight.js/lib/common";
 import { Marked } from "marked";
 
-const marked = new Marked({ gfm: true, breaks: false });
+const escapes = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => escapes[c]);
+
+// Raw HTML in an answer is shown as text, never parsed: nothing in it can run or even be
+// parsed as an element (DOMPurify below is the second line of defence).
+const marked = new Marked({ gfm: true, breaks: false, renderer: { html: (token) => escapeHtml(token.text) } });
+hljs.configure({ ignoreUnescapedHTML: true });
 
 export function renderMarkdown(el, text) {
   const html = marked.parse(text || "");

@@ -1,6 +1,6 @@
 // Chat: sessions sidebar, model picker, streamed Markdown answers, attachments, ratings, canvas.
 import { ApiError, del, get, patch, post, streamCompletion } from "../api.js";
-import { busy, clear, fmt, h, toast } from "../dom.js";
+import { busy, clear, copyText, fmt, h, toast } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { canvasPane } from "./canvas.js";
 
@@ -33,7 +33,7 @@ export async function chatPage(main, { navigate, rest }) {
   const log = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
   const chips = h("ul", { class: "chips", "aria-label": "Attachments" });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true });
-  const attachBtn = h("button", { type: "button", class: "ghost", "aria-label": "Attach files", title: "Attach files (or drop them here)" }, "📎");
+  const attachBtn = h("button", { type: "button", class: "ghost", "aria-label": "Attach files", title: "Attach files (or drop them here)" }, "Attach");
   const input = h("textarea", { rows: 2, placeholder: "Send a message (Enter to send, Shift+Enter for a new line)", "aria-label": "Message" });
   const sendBtn = h("button", { type: "submit", class: "primary" }, "Send");
   const stopBtn = h("button", { type: "button", class: "danger", hidden: true }, "Stop");
@@ -55,7 +55,7 @@ export async function chatPage(main, { navigate, rest }) {
   function sessionItem(s) {
     const current = st.session?.id === s.id;
     const rename = h("button", { type: "button", class: "ghost icon", "aria-label": `Rename ${s.title || "chat"}`, title: "Rename" }, "✎");
-    const remove = h("button", { type: "button", class: "ghost icon", "aria-label": `Delete ${s.title || "chat"}`, title: "Delete" }, "🗑");
+    const remove = h("button", { type: "button", class: "ghost icon", "aria-label": `Delete ${s.title || "chat"}`, title: "Delete" }, "✕");
     rename.addEventListener("click", () => busy(rename, async () => {
       const title = prompt("New title", s.title || "");
       if (title === null || !title.trim()) return;
@@ -115,7 +115,7 @@ export async function chatPage(main, { navigate, rest }) {
     const calls = m.metadata?.toolCalls;
     if (calls?.length) el.append(toolCalls(calls));
     if (m.attachments?.length) {
-      el.append(h("ul", { class: "chips" }, m.attachments.map((a) => h("li", { class: "chip" }, h("a", { href: a.url, download: a.name }, `📄 ${a.name}`), h("small", {}, fmt.bytes(a.size))))));
+      el.append(h("ul", { class: "chips" }, m.attachments.map((a) => h("li", { class: "chip" }, h("a", { href: a.url, download: a.name }, a.name), h("small", {}, fmt.bytes(a.size))))));
     }
     if (m.role === "assistant" && m.id) el.append(actions(m));
     m.el = el;
@@ -125,7 +125,7 @@ export async function chatPage(main, { navigate, rest }) {
 
   function toolCalls(calls) {
     return h("div", { class: "tool-calls" }, calls.map((c) =>
-      h("details", { class: "tool-call" }, h("summary", {}, `🔧 Tool call: ${c.name || "function"}`), h("pre", {}, h("code", {}, prettyArgs(c.arguments))))));
+      h("details", { class: "tool-call" }, h("summary", {}, `Tool call: ${c.name || "function"}`), h("pre", {}, h("code", {}, prettyArgs(c.arguments))))));
   }
 
   function prettyArgs(args) {
@@ -137,8 +137,8 @@ export async function chatPage(main, { navigate, rest }) {
   }
 
   function actions(m) {
-    const up = h("button", { type: "button", class: "ghost icon", "aria-label": "Good answer", "aria-pressed": String(m.rating === 1) }, "👍");
-    const down = h("button", { type: "button", class: "ghost icon", "aria-label": "Bad answer", "aria-pressed": String(m.rating === -1) }, "👎");
+    const up = h("button", { type: "button", class: "ghost icon", "aria-label": "Good answer", "aria-pressed": String(m.rating === 1) }, "▲ Good");
+    const down = h("button", { type: "button", class: "ghost icon", "aria-label": "Bad answer", "aria-pressed": String(m.rating === -1) }, "▼ Bad");
     const rate = (value, btn) => busy(btn, async () => {
       const res = await post(`/api/chat/messages/${m.id}/rating`, { rating: value });
       m.rating = res.rating;
@@ -147,7 +147,7 @@ export async function chatPage(main, { navigate, rest }) {
     });
     up.addEventListener("click", () => rate("up", up));
     down.addEventListener("click", () => rate("down", down));
-    const copy = h("button", { type: "button", class: "ghost icon", "aria-label": "Copy answer", onClick: () => navigator.clipboard?.writeText(m.content) }, "⧉");
+    const copy = h("button", { type: "button", class: "ghost icon", "aria-label": "Copy answer", onClick: () => copyText(m.content) }, "Copy");
     const isLast = st.messages[st.messages.length - 1] === m;
     const retry = isLast ? h("button", { type: "button", class: "ghost", onClick: () => send({ retry: true }) }, "↻ Retry") : null;
     return h("div", { class: "msg-actions" }, up, down, copy, retry);
@@ -160,7 +160,7 @@ export async function chatPage(main, { navigate, rest }) {
 
   // --- attachments ----------------------------------------------------------------------------
   function renderChips() {
-    clear(chips, st.pending.map((a) => h("li", { class: "chip" }, `📄 ${a.name}`,
+    clear(chips, st.pending.map((a) => h("li", { class: "chip" }, a.name,
       h("button", { type: "button", class: "ghost icon", "aria-label": `Remove ${a.name}`, onClick: () => {
         st.pending = st.pending.filter((x) => x !== a);
         del(`/api/chat/attachments/${a.id}`).catch(() => {});

@@ -4,7 +4,12 @@ import { del, get, patch, post } from "../api.js";
 import { alertBox, busy, clear, dialog, field, fmt, h, toast } from "../dom.js";
 
 const TYPES = ["IMAGE", "VIDEO", "FILE", "CODE", "CONVERSATION", "NOTE"];
-const ICONS = { IMAGE: "🖼", VIDEO: "🎬", FILE: "📄", CODE: "⌨", CONVERSATION: "💬", NOTE: "📝" };
+const BADGES = { IMAGE: "IMG", VIDEO: "VID", FILE: "FILE", CODE: "</>", CONVERSATION: "CHAT", NOTE: "NOTE" };
+
+// Icons are free text: an emoji shows as is, a word (e.g. "briefcase") would only be noise.
+function showIcon(icon) {
+  return icon && /[^\x00-\x7F]/.test(icon) ? `${icon} ` : "";
+}
 
 export async function libraryPage(main) {
   const alert = alertBox();
@@ -29,7 +34,7 @@ export async function libraryPage(main) {
       h("section", {}, h("div", { class: "row wrap" }, search, sort, fav, arch), types, grid)));
 
   function renderTypes() {
-    clear(types, ["", ...TYPES].map((t) => h("button", { type: "button", class: `pill${q.type === t ? " on" : ""}`, "aria-pressed": String(q.type === t), onClick: () => { q.type = t; renderTypes(); load(); } }, t ? `${ICONS[t]} ${t.toLowerCase()}` : "All")));
+    clear(types, ["", ...TYPES].map((t) => h("button", { type: "button", class: `pill${q.type === t ? " on" : ""}`, "aria-pressed": String(q.type === t), onClick: () => { q.type = t; renderTypes(); load(); } }, t ? t.toLowerCase() : "All")));
   }
 
   async function loadCollections() {
@@ -38,7 +43,7 @@ export async function libraryPage(main) {
       h("li", {}, h("button", { type: "button", class: `ghost${q.collectionId ? "" : " on"}`, onClick: () => { q.collectionId = ""; loadCollections(); load(); } }, "All items")),
       list.map((c) => h("li", {},
         h("button", { type: "button", class: `ghost${q.collectionId === c.id ? " on" : ""}`, onClick: () => { q.collectionId = c.id; loadCollections(); load(); } },
-          h("span", { class: "dot", style: { background: c.color || "#888" }, "aria-hidden": "true" }), ` ${c.icon ? `${c.icon} ` : ""}${c.name} (${c.itemCount ?? 0})`),
+          h("span", { class: "dot", style: { background: c.color || "#888" }, "aria-hidden": "true" }), ` ${showIcon(c.icon)}${c.name} (${c.itemCount ?? 0})`),
         c.isDefault ? null : h("button", { type: "button", class: "ghost icon", "aria-label": `Delete collection ${c.name}`, onClick: async () => {
           if (!confirm(`Delete collection "${c.name}"? Its items stay in the library.`)) return;
           await busy(null, () => del(`/api/collections/${c.id}`));
@@ -68,12 +73,12 @@ export async function libraryPage(main) {
   }
 
   function card(item) {
-    const toggle = (label, key, on) => h("button", { type: "button", class: "ghost icon", "aria-label": label, "aria-pressed": String(!!on), onClick: () => busy(null, async () => { await patch(`/api/stuff/${item.id}`, { [key]: !on }); load(); }) }, label === "Favorite" ? (on ? "★" : "☆") : "🗄");
-    const addTo = h("button", { type: "button", class: "ghost icon", "aria-label": "Add to a collection" }, "＋");
+    const toggle = (label, key, on) => h("button", { type: "button", class: "ghost icon", "aria-label": label, "aria-pressed": String(!!on), onClick: () => busy(null, async () => { await patch(`/api/stuff/${item.id}`, { [key]: !on }); load(); }) }, label === "Favorite" ? (on ? "★" : "☆") : label);
+    const addTo = h("button", { type: "button", class: "ghost icon", "aria-label": "Add to a collection" }, "+ Collection");
     addTo.addEventListener("click", () => addToCollection(item));
-    const remove = h("button", { type: "button", class: "ghost icon", "aria-label": `Delete ${item.title}`, onClick: () => busy(null, async () => { if (!confirm(`Delete "${item.title}"?`)) return; await del(`/api/stuff/${item.id}`); load(); }) }, "🗑");
+    const remove = h("button", { type: "button", class: "ghost danger-text", "aria-label": `Delete ${item.title}`, onClick: () => busy(null, async () => { if (!confirm(`Delete "${item.title}"?`)) return; await del(`/api/stuff/${item.id}`); load(); }) }, "Delete");
     return h("article", { class: "item" },
-      h("div", { class: "item-type", "aria-hidden": "true" }, ICONS[item.type] || "📄"),
+      h("div", { class: "item-type", "aria-hidden": "true" }, BADGES[item.type] || "FILE"),
       h("h3", {}, item.title || "Untitled"),
       h("p", { class: "muted" }, `${item.type.toLowerCase()} · ${fmt.bytes(item.size)} · ${fmt.date(item.createdAt)}`),
       (item.tags || []).length ? h("p", { class: "tags" }, item.tags.map((t) => h("span", { class: "tag" }, t))) : null,
@@ -83,14 +88,14 @@ export async function libraryPage(main) {
 
   async function addToCollection(item) {
     const { collections: list } = await get("/api/collections");
-    const dlg = dialog(`Add "${item.title}" to`, h("ul", { class: "plain" }, list.map((c) => h("li", {}, h("button", { type: "button", class: "ghost", onClick: () => busy(null, async () => { await post(`/api/collections/${c.id}/items`, { itemId: item.id }); toast(`Added to ${c.name}`); dlg.close(); loadCollections(); }) }, `${c.icon || ""} ${c.name}`)))));
+    const dlg = dialog(`Add "${item.title}" to`, h("ul", { class: "plain" }, list.map((c) => h("li", {}, h("button", { type: "button", class: "ghost", onClick: () => busy(null, async () => { await post(`/api/collections/${c.id}/items`, { itemId: item.id }); toast(`Added to ${c.name}`); dlg.close(); loadCollections(); }) }, `${showIcon(c.icon)}${c.name}`)))));
   }
 
   newCollection.addEventListener("click", () => {
     const a = alertBox();
     const name = field("Name", { required: true, maxlength: 100 });
     const color = field("Colour", { type: "color", value: "#3b82f6" });
-    const icon = field("Icon", { maxlength: 40, placeholder: "e.g. 📁 or briefcase" });
+    const icon = field("Icon", { maxlength: 40, placeholder: "e.g. briefcase" });
     const submit = h("button", { type: "submit", class: "primary" }, "Create");
     const form = h("form", { class: "stack" }, a, name, color, icon, submit);
     const dlg = dialog("New collection", form);

@@ -94,6 +94,7 @@ function twoFactorCard(user) {
         h("button", { type: "button", class: "secondary", onClick: () => copyText(text) }, "Copy"),
         h("button", { type: "button", class: "secondary", onClick: () => download("llmportal-backup-codes.txt", `${text}\n`) }, "Download"),
         h("button", { type: "button", class: "primary", onClick: () => render(true) }, "Done")));
+    card.scrollIntoView({ block: "start" });
   };
   render(user.twoFactorEnabled);
   return card;
