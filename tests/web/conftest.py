@@ -65,7 +65,7 @@ def browser_or_skip() -> str:
 
 
 def _config(fake_url: str) -> str:
-    models = [("oa-plain", "plain"), ("oa-tool", "tool")]
+    models = [("oa-plain", "plain"), ("oa-tool", "tool"), ("oa-drip", "drip")]
     text = 'default_model = "oa-plain"\n'
     text += (
         '[[plans]]\ntier = "UNLIMITED"\nname = "Unlimited"\nmonthly_tokens = 0\napi_keys = 100\n'

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.fixtures.factories import PASSWORD
-from tests.fixtures.upstreams import TEXT
+from tests.fixtures.upstreams import TEXT, FakeUpstream
 from tests.web.conftest import WebServer, browser_or_skip
 
 EMAIL = "browser@example.com"
@@ -372,6 +372,88 @@ async def test_answers_render_as_highlighted_and_sanitised_markdown(
             await search.fill("")
             await expect(page.locator(".session-list a")).to_have_text(["Renamed chat"])
             await expect(page.get_by_role("heading", name="Renamed chat")).to_be_visible()
+        finally:
+            await browser.close()
+    assert problems == []
+
+
+async def _sign_in(page: Any, server: WebServer, email: str) -> None:
+    server.cli("user", "create", "--email", email, "--password", PASSWORD, "--verified")
+    server.cli("user", "set-plan", "--email", email, "--plan", "UNLIMITED")
+    await page.goto("/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(re.compile(r"/chat$"))
+
+
+DROP_FILE = """(text) => {
+    const data = new DataTransfer();
+    data.items.add(new File([text], "notes.txt", {type: "text/plain"}));
+    const target = document.querySelector(".conversation");
+    for (const type of ["dragenter", "dragover", "drop"]) {
+        target.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true}));
+    }
+}"""
+
+MESSAGES = """async () => (await (await fetch(location.pathname.replace('/chat/',
+    '/api/chat/sessions/') + '/messages')).json()).messages"""
+
+
+async def test_attachment_by_drop_stop_generating_and_retry(
+    web_server: WebServer, fake_upstream: FakeUpstream
+) -> None:
+    chromium = browser_or_skip()
+    from playwright.async_api import async_playwright, expect
+
+    problems: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(viewport=DESKTOP, base_url=web_server.url)
+            page = await context.new_page()
+            _watch_console(page, problems)
+            await _sign_in(page, web_server, "stop@example.com")
+
+            # A file dropped on the conversation is uploaded and sent with the next message.
+            await page.evaluate(DROP_FILE, "some notes")
+            await expect(page.get_by_role("list", name="Attachments").first).to_contain_text(
+                "notes.txt"
+            )
+            box = page.get_by_label("Message", exact=True)
+            await box.fill("Read my notes")
+            await box.press("Enter")
+            answer = page.locator("article.msg.assistant").last
+            await expect(answer.locator(".body")).to_have_text(TEXT)
+            user = page.locator("article.msg.user").last
+            await expect(user.get_by_role("link", name="notes.txt")).to_be_visible()
+            stored = await page.evaluate(MESSAGES)
+            assert [a["name"] for a in stored[0]["attachments"]] == ["notes.txt"]
+
+            # Stop generating keeps what came so far.
+            await page.get_by_label("Model").select_option("oa-drip")
+            await box.fill("Keep talking")
+            await box.press("Enter")
+            answer = page.locator("article.msg.assistant").last
+            await expect(answer.locator(".body")).to_contain_text("HelloHelloHello")
+            await page.get_by_role("button", name="Stop").click()
+            await expect(page.get_by_role("button", name="Send")).to_be_visible()
+            await expect(answer).not_to_have_class(re.compile("streaming"))
+            stored = await page.evaluate(MESSAGES)
+            assert stored[-1]["role"] == "assistant"
+            assert stored[-1]["content"].startswith("HelloHello")
+            assert stored[-1]["metadata"]["stopped"] is True
+            # The portal hung up on the upstream too.
+            assert await fake_upstream.wait_disconnect("drip")
+
+            # Retry asks again, here with another model.
+            await page.get_by_label("Model").select_option("oa-plain")
+            await page.get_by_role("button", name="Retry").click()
+            await expect(page.locator("article.msg.assistant").last.locator(".body")).to_have_text(
+                TEXT
+            )
+            stored = await page.evaluate(MESSAGES)
+            assert (stored[-1]["role"], stored[-1]["content"]) == ("assistant", TEXT)
         finally:
             await browser.close()
     assert problems == []
