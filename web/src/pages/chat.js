@@ -34,7 +34,7 @@ export async function chatPage(main, { navigate, rest }) {
   const chips = h("ul", { class: "chips", "aria-label": "Attachments" });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true });
   const attachBtn = h("button", { type: "button", class: "ghost", "aria-label": "Attach files", title: "Attach files (or drop them here)" }, "Attach");
-  const input = h("textarea", { rows: 2, placeholder: "Send a message (Enter to send, Shift+Enter for a new line)", "aria-label": "Message" });
+  const input = h("textarea", { rows: 2, placeholder: "Send a message", title: "Enter sends; Shift+Enter starts a new line", "aria-label": "Message" });
   const sendBtn = h("button", { type: "submit", class: "primary" }, "Send");
   const stopBtn = h("button", { type: "button", class: "danger", hidden: true }, "Stop");
   const composer = h("form", { class: "composer" }, chips, h("div", { class: "composer-row" }, attachBtn, fileInput, input, sendBtn, stopBtn));
