@@ -159,6 +159,24 @@ async def test_register_verify_login_chat_and_create_key(
                 r = await http.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
             assert r.status_code == 200, r.text
 
+            # Edit its permissions, IP whitelist and limits.
+            await page.get_by_role("button", name="Edit").click()
+            await page.get_by_role("checkbox", name="library").check()
+            await page.get_by_label("IP whitelist").fill("127.0.0.1\n10.0.0.0/8")
+            await page.get_by_label("Requests per minute").fill("60")
+            await page.get_by_role("button", name="Save").click()
+            await expect(page.get_by_role("cell", name="chat, library")).to_be_visible()
+            keys = await page.evaluate("async () => (await (await fetch('/api/keys')).json()).keys")
+            assert keys[0]["ipWhitelist"] == ["127.0.0.1", "10.0.0.0/8"]
+            assert keys[0]["rpmLimit"] == 60
+
+            # Revoke and reactivate.
+            page.once("dialog", lambda d: asyncio.ensure_future(d.accept("testing")))
+            await page.get_by_role("button", name="Revoke").click()
+            await expect(page.locator(".badge").first).to_have_text("REVOKED")
+            await page.get_by_role("button", name="Reactivate").click()
+            await expect(page.locator(".badge").first).to_have_text("ACTIVE")
+
             # The other pages load without errors.
             for name, loaded in [
                 ("Usage", "Tokens per day"),
