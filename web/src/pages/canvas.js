@@ -41,11 +41,16 @@ export function canvasPane() {
       alert.show("Send a first message to start a chat; its canvas opens here.", "info");
       return;
     }
+    // Nothing typed while the document loads may be overwritten by it.
+    const inputs = [title.input, content.input, save, snap];
+    for (const el of inputs) el.disabled = true;
     try {
       const res = await get(`/api/canvas/${sessionId}`);
       show(res.document, res.versions || []);
     } catch (err) {
       alert.show(err.message);
+    } finally {
+      for (const el of inputs) el.disabled = false;
     }
   }
 
