@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-sqlite test-scale lint typecheck bench migration-initial clean
+WEB_BUILD := src/llmportal/static/index.html
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package.json web/package-lock.json
+
+.PHONY: run test test-sqlite test-scale lint typecheck bench migration-initial clean web
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +18,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The browser app: npm packages from the registry, bundled by esbuild into src/llmportal/static.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_BUILD): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: $(WEB_BUILD)
+
+run: $(STAMP) $(WEB_BUILD)
 	$(BIN)/llmportal serve
 
-test: $(STAMP) lint
+test: $(STAMP) lint $(WEB_BUILD)
 	bash scripts/test.sh
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(WEB_BUILD)
 	$(BIN)/pytest
 
 test-scale: $(STAMP)
@@ -39,4 +52,4 @@ migration-initial: $(STAMP)
 	$(BIN)/ruff format src/llmportal/migrations/versions
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules src/llmportal/static

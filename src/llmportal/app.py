@@ -32,6 +32,7 @@ DOMAINS = [
     "llmportal.files.endpoints",
     "llmportal.library.endpoints",
     "llmportal.canvas.endpoints",
+    "llmportal.web",  # last: the browser app answers the GETs no other route took
 ]
 
 

@@ -1,0 +1,137 @@
+// API keys: list with status, create (secret shown once), edit, revoke/reactivate/regenerate/delete, usage.
+import { del, get, patch, post } from "../api.js";
+import { alertBox, barChart, busy, clear, copyText, dialog, field, fmt, h } from "../dom.js";
+
+const PERMISSIONS = ["chat", "images", "vision", "files", "library"];
+
+export async function keysPage(main) {
+  const alert = alertBox();
+  const list = h("div", { class: "key-list" });
+  const create = h("button", { type: "button", class: "primary" }, "+ Create key");
+  main.append(h("div", { class: "page-head" }, h("h1", {}, "API keys"), create), alert, list);
+  create.addEventListener("click", () => keyForm(null, reload));
+
+  async function reload() {
+    try {
+      const { keys } = await get("/api/keys");
+      clear(list, keys.length ? h("table", { class: "table" },
+        h("thead", {}, h("tr", {}, ["Name", "Key", "Status", "Permissions", "Last used", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, keys.map((k) => row(k, reload)))) : h("p", { class: "muted" }, "No keys yet. Create one to call the API."));
+    } catch (err) {
+      alert.show(err.message);
+    }
+  }
+  await reload();
+}
+
+function row(k, reload) {
+  const act = (label, fn, cls = "ghost") => {
+    const b = h("button", { type: "button", class: cls }, label);
+    b.addEventListener("click", () => busy(b, fn));
+    return b;
+  };
+  const revoked = k.status === "REVOKED";
+  return h("tr", {},
+    h("td", { "data-label": "Name" }, h("strong", {}, k.name), k.description ? h("div", { class: "muted" }, k.description) : null),
+    h("td", { "data-label": "Key" }, h("code", {}, k.prefix)),
+    h("td", { "data-label": "Status" }, h("span", { class: `badge ${k.status.toLowerCase()}` }, k.status)),
+    h("td", { "data-label": "Permissions" }, (k.permissions || []).join(", ")),
+    h("td", { "data-label": "Last used" }, fmt.datetime(k.lastUsedAt)),
+    h("td", { "data-label": "Actions", class: "actions" },
+      act("Usage", () => usageDialog(k)),
+      act("Edit", () => keyForm(k, reload)),
+      revoked
+        ? act("Reactivate", async () => { await post(`/api/keys/${k.id}/reactivate`); await reload(); })
+        : act("Revoke", async () => {
+            const reason = prompt(`Revoke "${k.name}"? Optional reason:`, "");
+            if (reason === null) return;
+            await post(`/api/keys/${k.id}/revoke`, reason ? { reason } : {});
+            await reload();
+          }),
+      act("Regenerate", async () => {
+        if (!confirm(`Regenerate "${k.name}"? The current secret stops working at once.`)) return;
+        const res = await post(`/api/keys/${k.id}/regenerate`);
+        showSecret(res.key, "Key regenerated");
+        await reload();
+      }),
+      act("Delete", async () => {
+        if (!confirm(`Delete "${k.name}" permanently?`)) return;
+        await del(`/api/keys/${k.id}`);
+        await reload();
+      }, "ghost danger-text")));
+}
+
+function showSecret(secret, title = "Your new API key") {
+  const input = h("input", { readonly: true, value: secret, "aria-label": "API key", class: "secret" });
+  dialog(title,
+    h("p", { class: "alert info" }, "Copy it now: it is shown only once."),
+    h("div", { class: "row" }, input, h("button", { type: "button", class: "primary", onClick: () => copyText(secret) }, "Copy")));
+  input.select();
+}
+
+function keyForm(key, reload) {
+  const alert = alertBox();
+  const name = field("Name", { required: true, maxlength: 100, value: key?.name || "" });
+  const description = field("Description", { maxlength: 500, value: key?.description || "" });
+  const perms = h("fieldset", { class: "checks" }, h("legend", {}, "Permissions"),
+    PERMISSIONS.map((p) => h("label", {}, h("input", { type: "checkbox", value: p, checked: key ? key.permissions.includes(p) : p === "chat" }), ` ${p}`)));
+  const ips = field("IP whitelist", { type: "textarea", rows: 2, value: (key?.ipWhitelist || []).join("\n") }, "One address or CIDR range a line; empty allows any address.");
+  const limits = [
+    field("Daily token limit", { type: "number", min: 0, value: key?.dailyLimit ?? "" }),
+    field("Monthly token limit", { type: "number", min: 0, value: key?.monthlyLimit ?? "" }),
+    field("Requests per minute", { type: "number", min: 0, value: key?.rpmLimit ?? "" }),
+  ];
+  const expires = field("Expires in days", { type: "number", min: 1, max: 3650 }, key ? `Now: ${key.expiresAt ? fmt.date(key.expiresAt) : "never"}. Leave empty to keep it.` : "Empty: never expires.");
+  const submit = h("button", { type: "submit", class: "primary" }, key ? "Save" : "Create key");
+  const num = (f) => (f.input.value === "" ? null : Number(f.input.value));
+  const form = h("form", { class: "stack" }, alert, name, description, perms, ips, h("div", { class: "grid3" }, limits), expires, submit);
+  const dlg = dialog(key ? `Edit ${key.name}` : "Create an API key", form);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(submit, async () => {
+      const body = {
+        name: name.input.value.trim(),
+        description: description.input.value.trim() || null,
+        permissions: [...perms.querySelectorAll("input:checked")].map((i) => i.value),
+        ipWhitelist: ips.input.value.split(/[\s,]+/).filter(Boolean),
+        dailyLimit: num(limits[0]),
+        monthlyLimit: num(limits[1]),
+        rpmLimit: num(limits[2]),
+      };
+      if (expires.input.value) body.expiresInDays = Number(expires.input.value);
+      if (key) {
+        await patch(`/api/keys/${key.id}`, body);
+        dlg.close();
+      } else {
+        const res = await post("/api/keys", body);
+        dlg.close();
+        showSecret(res.key);
+      }
+      await reload();
+    }, alert);
+  });
+  name.input.focus();
+}
+
+async function usageDialog(k) {
+  const days = h("select", { "aria-label": "Period" }, [7, 30, 90].map((d) => h("option", { value: d, selected: d === 30 || undefined }, `${d} days`)));
+  const body = h("div", {});
+  dialog(`Usage of ${k.name}`, h("div", { class: "row" }, h("label", {}, "Period ", days)), body);
+  const load = async () => {
+    const res = await get(`/api/keys/${k.id}/usage?days=${days.value}`);
+    clear(body,
+      h("div", { class: "stats" },
+        stat("Requests", fmt.num(res.stats.totalRequests)),
+        stat("Tokens", fmt.num(res.stats.totalTokens)),
+        stat("Avg response", `${fmt.num(res.stats.avgResponseTime)} ms`),
+        stat("Lifetime tokens", fmt.num(res.apiKey.totalTokensUsed))),
+      h("h3", {}, "Tokens per day"),
+      barChart(res.dailyUsage.map((d) => ({ label: d.date, value: d.tokens })), { label: "Tokens per day" }));
+  };
+  days.addEventListener("change", () => busy(null, load));
+  await busy(null, load);
+}
+
+export function stat(label, value) {
+  return h("div", { class: "stat" }, h("div", { class: "stat-value" }, value), h("div", { class: "stat-label" }, label));
+}
