@@ -445,6 +445,8 @@ async def test_attachment_by_drop_stop_generating_and_retry(
             await expect(answer.locator(".body")).to_have_text(TEXT)
             user = page.locator("article.msg.user").last
             await expect(user.get_by_role("link", name="notes.txt")).to_be_visible()
+            # The server stores the exchange when the stream ends.
+            await expect(page.get_by_role("button", name="Send")).to_be_visible()
             stored = await page.evaluate(MESSAGES)
             assert [a["name"] for a in stored[0]["attachments"]] == ["notes.txt"]
 

@@ -112,7 +112,8 @@ export async function chatPage(main, { navigate, rest }) {
     else body.textContent = m.content;
     const el = h("article", { class: `msg ${m.role}`, "aria-label": m.role === "user" ? "You" : "Assistant" },
       h("div", { class: "who" }, m.role === "user" ? "You" : m.model || "Assistant"), body);
-    const calls = m.metadata?.toolCalls;
+    const calls = m.metadata?.toolCalls ||
+      (m.toolCalls || []).map((c) => ({ id: c.id, name: c.function?.name, arguments: c.function?.arguments }));
     if (calls?.length) el.append(toolCalls(calls));
     if (m.attachments?.length) {
       el.append(h("ul", { class: "chips" }, m.attachments.map((a) => h("li", { class: "chip" }, h("a", { href: a.url, download: a.name }, a.name), h("small", {}, fmt.bytes(a.size))))));
@@ -214,6 +215,7 @@ export async function chatPage(main, { navigate, rest }) {
 
   async function send({ retry = false } = {}) {
     if (st.controller) return;
+    let userMsg = null;
     if (!st.model) return toast("No model is available", "error");
     const text = input.value.trim();
     if (!retry && !text && !st.pending.length) return;
@@ -228,10 +230,8 @@ export async function chatPage(main, { navigate, rest }) {
         const last = st.messages[st.messages.length - 1];
         if (last?.role === "assistant") st.messages.pop();
       } else {
-        const body = { sessionId: st.session.id, role: "user", content: text || "(attachments)", model: st.model };
-        if (st.pending.length) body.attachments = st.pending.map((a) => ({ id: a.id }));
-        const saved = await post("/api/chat/messages", body);
-        st.messages.push(saved);
+        userMsg = { role: "user", content: text || "(attachments)", attachments: st.pending.slice() };
+        st.messages.push(userMsg);
         st.pending = [];
         renderChips();
         input.value = "";
@@ -239,8 +239,16 @@ export async function chatPage(main, { navigate, rest }) {
     } catch (err) {
       return toast(err.message, "error");
     }
+    // A fresh turn goes with session_id: the server stores the question and the answer together
+    // once the answer is complete. A retry, a stopped answer or a failure is stored from here.
+    const payload = { model: st.model, messages: null, session_id: undefined, attachments: undefined };
+    if (userMsg) {
+      payload.session_id = st.session.id;
+      if (userMsg.attachments.length) payload.attachments = userMsg.attachments.map((a) => a.id);
+    }
     const reply = { role: "assistant", content: "", model: st.model, metadata: {} };
     const history_ = st.messages.filter((m) => m.role === "user" || m.role === "assistant").map((m) => ({ role: m.role, content: m.content }));
+    payload.messages = history_;
     st.messages.push(reply);
     renderMessages();
     reply.el.classList.add("streaming");
@@ -255,7 +263,7 @@ export async function chatPage(main, { navigate, rest }) {
       log.scrollTop = log.scrollHeight;
     };
     try {
-      await streamCompletion({ model: st.model, messages: history_, session_id: st.session.id }, (delta) => {
+      await streamCompletion(payload, (delta) => {
         if (delta.content) reply.content += delta.content;
         for (const tc of delta.tool_calls || []) {
           const c = (calls[tc.index ?? 0] ||= { id: "", name: "", arguments: "" });
@@ -277,6 +285,8 @@ export async function chatPage(main, { navigate, rest }) {
     }
     if (calls.length) reply.metadata.toolCalls = calls.filter(Boolean);
     if (stopped) reply.metadata.stopped = true;
+    const storedByServer = userMsg && !stopped && !reply.error;
+    if (userMsg && !storedByServer) await storeUserMessage(userMsg);
     if (reply.error && !reply.content) {
       st.messages.pop();
       renderMessages();
@@ -284,7 +294,15 @@ export async function chatPage(main, { navigate, rest }) {
       input.focus();
       return;
     }
-    await storeReply(reply);
+    if (storedByServer) {
+      try {
+        st.messages = (await get(`/api/chat/sessions/${st.session.id}/messages`)).messages || [];
+      } catch (err) {
+        toast(err.message, "error");
+      }
+    } else {
+      await storeReply(reply);
+    }
     renderMessages();
     loadSessions()
       .then(() => {
@@ -293,6 +311,16 @@ export async function chatPage(main, { navigate, rest }) {
       })
       .catch(() => {});
     input.focus();
+  }
+
+  async function storeUserMessage(msg) {
+    try {
+      const body = { sessionId: st.session.id, role: "user", content: msg.content, model: st.model };
+      if (msg.attachments.length) body.attachments = msg.attachments.map((a) => ({ id: a.id }));
+      Object.assign(msg, await post("/api/chat/messages", body));
+    } catch (err) {
+      toast(`The message was not saved: ${err.message}`, "error");
+    }
   }
 
   async function storeReply(reply) {
