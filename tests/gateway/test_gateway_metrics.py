@@ -102,9 +102,10 @@ async def test_an_open_stream_is_in_flight_until_it_ends(
         await factories.login(http, gw_user.email)
         async with http.stream("POST", "/api/chat/completions", json=body) as r:
             assert r.status_code == 200
-            async for line in r.aiter_lines():
-                if line.startswith("data: "):
-                    break  # the stream has started; it drips for 20 s
+            # Kept referenced: an abandoned line iterator would be finalized, closing the stream.
+            lines = r.aiter_lines()
+            while not (await anext(lines)).startswith("data: "):
+                pass  # the stream has started; it drips for 20 s
             assert (await scrape(chat)).value("llmportal_inflight_streams") == idle + 1
     # The client hung up: the stream winds down and leaves the gauge.
     for _ in range(200):
