@@ -22,7 +22,7 @@ async def reload(gateway: Any, catalog: Catalog) -> None:
     retired: list[Any] = getattr(gateway, "retired_providers", [])
     for pid, provider in list(new.providers.items()):
         kept = old.providers.get(pid)
-        if kept is not None and getattr(kept, "cfg", None) == provider.cfg:
+        if kept is not None and getattr(kept, "cfg", None) == getattr(provider, "cfg", ""):
             await provider.close()  # the fresh twin: never used
             new.providers[pid] = kept
     retired.extend(p for pid, p in old.providers.items() if new.providers.get(pid) is not p)
