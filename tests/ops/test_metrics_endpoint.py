@@ -41,7 +41,9 @@ async def test_token_is_required_when_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(portal.settings, "metrics_token", "metrics-s3cret-token")
-    assert (await client.get("/metrics")).status_code == 401  # loopback is not enough now
+    refused = await client.get("/metrics")
+    assert refused.status_code == 401  # loopback is not enough now
+    assert refused.headers["www-authenticate"] == "Bearer"
     wrong = {"Authorization": "Bearer not-the-token"}
     assert (await remote_client.get("/metrics", headers=wrong)).status_code == 401
     basic = {"Authorization": "Basic bWV0cmljcy1zM2NyZXQtdG9rZW4="}
@@ -58,6 +60,7 @@ async def test_http_requests_are_counted_by_route_and_status(client: httpx.Async
         assert (await client.get("/health/live")).status_code == 200
     assert (await client.get("/api/no/such/route")).status_code == 404
     assert (await client.get("/api/user/profile")).status_code == 401
+    assert (await client.request("BREW", "/health/live")).status_code == 405
     after = await scrape(client)
 
     def delta(name: str, **labels: str) -> float:
@@ -68,6 +71,8 @@ async def test_http_requests_are_counted_by_route_and_status(client: httpx.Async
     assert delta("llmportal_http_request_duration_seconds_count", **ok) == 3
     assert delta("llmportal_http_requests_total", route="unmatched", status="404") == 1
     assert delta("llmportal_http_requests_total", route="/api/user/profile", status="401") == 1
+    assert delta("llmportal_http_requests_total", method="OTHER", status="405") == 1
+    assert "BREW" not in after.text
     # The raw path never becomes a label (unbounded label values would flood Prometheus).
     assert "/api/no/such/route" not in after.text
 

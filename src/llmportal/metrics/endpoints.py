@@ -33,7 +33,9 @@ def _check_access(request: Request, token: str | None, ip: str) -> None:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), token.encode()
         ):
-            raise PortalError(401, "Metrics require a valid bearer token")
+            raise PortalError(
+                401, "Metrics require a valid bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
     elif not _is_loopback(ip):
         raise PortalError(403, "Metrics are served to loopback clients only (set METRICS_TOKEN)")
 

@@ -69,8 +69,12 @@ WRITER_DROPPED = Counter(
 )
 
 
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
 def observe_http(method: str, route: str | None, status: int, seconds: float) -> None:
     label = route or "unmatched"
+    method = method if method in _METHODS else "OTHER"  # any string can arrive as a method
     HTTP_REQUESTS.labels(method, label, str(status)).inc()
     HTTP_LATENCY.labels(method, label).observe(seconds)
 
