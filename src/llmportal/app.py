@@ -20,6 +20,7 @@ from llmportal.security.middleware import SecurityMiddleware
 # Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
 DOMAINS = [
     "llmportal.health",
+    "llmportal.metrics.endpoints",
     "llmportal.auth.endpoints",
     "llmportal.users.endpoints",
     "llmportal.usage.endpoints",
@@ -32,6 +33,7 @@ DOMAINS = [
     "llmportal.files.endpoints",
     "llmportal.library.endpoints",
     "llmportal.canvas.endpoints",
+    "llmportal.admin.endpoints",  # after the gateway: it stops first (closes retired providers)
     "llmportal.web",  # last: the browser app answers the GETs no other route took
 ]
 

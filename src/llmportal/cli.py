@@ -1,4 +1,4 @@
-"""The `llmportal` command: serve, migrate, user create/set-plan, config check."""
+"""The `llmportal` command: serve, migrate, user create/set-plan, config check, backup, restore."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--email", required=True)
     plan.add_argument("--plan", required=True)
     plan.add_argument("--config", dest="sub_config")
+
+    for name, helptext in (
+        ("backup", "copy the database to FILE (SQLite, online)"),
+        ("restore", "replace the database with the backup FILE (stop the portal first)"),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("file", metavar="FILE")
+        cmd.add_argument("--config", dest="sub_config")
 
     config = sub.add_parser("config", help="configuration").add_subparsers(
         dest="config_cmd", required=True
@@ -143,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 
             upgrade(settings.database_url)
             print("database is up to date")
+        elif args.command in ("backup", "restore"):
+            from llmportal import backup
+
+            run = backup.backup if args.command == "backup" else backup.restore
+            print(run(settings.database_url, args.file))
         elif args.command == "user":
             print(_run_user(args, settings))
         elif args.command == "serve":

@@ -9,14 +9,28 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmportal.ids import new_id
 from llmportal.jsonio import dumps_str
+from llmportal.metrics.instruments import observe_http
 
 access_log = logging.getLogger("llmportal.access")
+# The current request's id: on every log line written while serving it, and sent upstream.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def with_request_id(headers: dict[str, str]) -> dict[str, str]:
+    """Upstream request headers, plus X-Request-ID when serving a request."""
+    request_id = request_id_var.get()
+    return {**headers, "X-Request-ID": request_id} if request_id else headers
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = request_id_var.get()
+        if request_id:
+            out["request_id"] = request_id
         out.update(getattr(record, "fields", {}))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
@@ -69,6 +86,7 @@ class AccessLogMiddleware:
             return
         request_id = _incoming_request_id(scope) or new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
 
@@ -88,6 +106,8 @@ class AccessLogMiddleware:
             principal = scope.get("state", {}).get("principal")
             key = getattr(principal, "api_key", None) if principal else None
             route = scope.get("route")
+            seconds = time.perf_counter() - start
+            observe_http(scope["method"], getattr(route, "path", None), status, seconds)
             access_log.info(
                 "%s %s %s",
                 scope["method"],
@@ -98,12 +118,13 @@ class AccessLogMiddleware:
                         "request_id": request_id,
                         "route": getattr(route, "path", None),
                         "status": status,
-                        "ms": round((time.perf_counter() - start) * 1000, 1),
+                        "ms": round(seconds * 1000, 1),
                         "user": principal.user.id if principal else None,
                         "key": getattr(key, "prefix", None),
                     }
                 },
             )
+            request_id_var.reset(token)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

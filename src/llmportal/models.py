@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
 # ruff: noqa: F401
+from llmportal.admin.models import AuditEntry
 from llmportal.auth.models import AuthSession, AuthToken, BackupCode
 from llmportal.billing.models import BillingCustomer, Invoice, Plan, StripeEvent, Subscription
 from llmportal.canvas.models import CanvasDocument, CanvasVersion

@@ -11,6 +11,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from llmportal.metrics.instruments import limit_rejected
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -49,6 +51,7 @@ class MemoryLimiter:
                 q.popleft()
             if len(q) >= limit:
                 retry = max(1, math.ceil(q[0] + window_s - now))
+                limit_rejected(key)
                 return Decision(False, limit, 0, retry)
             q.append(now)
             if len(self._hits) > 100_000:
@@ -105,6 +108,7 @@ class RedisLimiter:
         if int(allowed):
             return Decision(True, limit, max(0, limit - int(count)), 0)
         retry = max(1, math.ceil(float(oldest) + window_s - now))
+        limit_rejected(key)
         return Decision(False, limit, 0, retry)
 
     async def reset(self, key: str) -> None:

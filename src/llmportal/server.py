@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,6 +30,26 @@ def serve(settings: Settings, workers: int = 1) -> None:
         os.environ["LLMPORTAL_CONFIG"] = settings.config
     # Pin what was resolved so every worker agrees (the generated secret above all).
     os.environ.setdefault("LLMPORTAL_SECRET_KEY", settings.resolved_secret_key())
+    metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
+    try:
+        _run(settings, workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics_dir() -> str | None:
+    """Workers keep their metrics in files in one directory, which GET /metrics sums (the
+    workers are fresh processes, so they see the variable before prometheus_client loads).
+    A directory the operator set is used as it is: it must be emptied before each start."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="llmportal-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def _run(settings: Settings, workers: int) -> None:
     uvicorn.run(
         "llmportal.server:app_factory",
         factory=True,

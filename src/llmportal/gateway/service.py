@@ -38,6 +38,7 @@ from llmportal.gateway.types import (
     Usage,
     UsageEvent,
 )
+from llmportal.metrics import instruments as metrics
 
 log = logging.getLogger("llmportal.gateway")
 
@@ -252,6 +253,7 @@ class GatewayService:
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise
+        metrics.observe_first_token(done.model, done.started)
         return self._relay(principal, req, done, prepared, first, events)
 
     async def _open_with_fallbacks(
@@ -292,6 +294,7 @@ class GatewayService:
         usage: Usage | None = None
         response_id: str | None = None
         failure: tuple[int, str] | None = (CLIENT_DISCONNECTED, "Client disconnected")
+        metrics.INFLIGHT_STREAMS.inc()
         try:
             event: StreamEvent | None = first
             while event is not None:
@@ -319,6 +322,7 @@ class GatewayService:
         finally:
             # Also runs when a disconnected client's task is being cancelled: shield the
             # clean-up, or its first await would be cancelled again.
+            metrics.INFLIGHT_STREAMS.dec()
             with anyio.CancelScope(shield=True):
                 await events.aclose()  # type: ignore[attr-defined]
                 if usage is None or usage.total_tokens == 0:

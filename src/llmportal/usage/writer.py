@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from llmportal.db import transaction
+from llmportal.metrics import instruments as metrics
 from llmportal.portal import Portal
 from llmportal.usage.models import UsageRecord
 from llmportal.usage.rollup import add_to_rollup
@@ -47,11 +49,14 @@ class UsageWriter:
     def add(self, record: UsageRecord) -> None:
         """Queue one record; never blocks. A full queue (the database is down for a long
         time) drops the record with an error in the log rather than stalling completions."""
+        metrics.observe_completion(record)
         try:
             self._queue.put_nowait(_values(record))
         except asyncio.QueueFull:
+            metrics.WRITER_DROPPED.inc()
             log.error("usage queue full: dropped the record of user %s", record.user_id)
             return
+        metrics.WRITER_QUEUE.inc()
         self._added += 1
         if self._queue.qsize() >= self.batch_size:
             self._wake.set()
@@ -93,7 +98,10 @@ class UsageWriter:
             batch: list[dict[str, Any]] = []
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            metrics.WRITER_QUEUE.dec(len(batch))
+            started = time.perf_counter()
             await self._write(batch)
+            metrics.WRITER_FLUSH.observe(time.perf_counter() - started)
             async with self._progress:
                 self._done += len(batch)
                 self._progress.notify_all()
@@ -104,6 +112,7 @@ class UsageWriter:
             return
         except Exception:
             if len(batch) == 1:
+                metrics.WRITER_DROPPED.inc()
                 log.exception("usage record of user %s not saved", batch[0]["user_id"])
                 return
             log.warning("usage batch of %d refused; saving records one by one", len(batch))
@@ -111,6 +120,7 @@ class UsageWriter:
             try:
                 await self._insert([record])
             except Exception:
+                metrics.WRITER_DROPPED.inc()
                 log.exception("usage record of user %s not saved", record["user_id"])
 
     async def _insert(self, batch: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from llmportal.gateway.types import (
     ToolCallStart,
     UsageEvent,
 )
+from llmportal.logs import with_request_id
 
 RETRY_BACKOFF_S = 0.25
 
@@ -116,7 +117,7 @@ async def _open_once(
     headers: dict[str, str],
     content: bytes,
 ) -> httpx.Response:
-    request = client.build_request("POST", url, headers=headers, content=content)
+    request = client.build_request("POST", url, headers=with_request_id(headers), content=content)
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:

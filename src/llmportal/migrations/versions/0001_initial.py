@@ -101,6 +101,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "audit_log",
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.String(length=32), nullable=True),
+        sa.Column("actor_email", sa.String(length=320), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target_type", sa.String(length=32), nullable=True),
+        sa.Column("target_id", sa.String(length=64), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=True),
+        sa.Column("ip", sa.String(length=64), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["users.id"],
+            name=op.f("fk_audit_log_actor_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_actor_id"), ["actor_id"], unique=False)
+        batch_op.create_index("ix_audit_log_created_at", ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_target_id"), ["target_id"], unique=False)
+
+    op.create_table(
         "auth_sessions",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -599,6 +624,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
 
     op.drop_table("auth_sessions")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_target_id"))
+        batch_op.drop_index("ix_audit_log_created_at")
+        batch_op.drop_index(batch_op.f("ix_audit_log_actor_id"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_action"))
+
+    op.drop_table("audit_log")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_user_id"))
 

@@ -1,0 +1,197 @@
+"""The admin API under /api/admin/ (role ADMIN; everyone else gets 403)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from llmportal.admin import service
+from llmportal.admin.health import HealthChecker
+from llmportal.admin.schemas import UserPatch, admin_user, audit_entry
+from llmportal.config import ConfigError, load_settings
+from llmportal.deps import AdminPrincipal, ClientIP, DbSession, PortalDep
+from llmportal.errors import PortalError
+from llmportal.gateway import reload as gateway_reload
+from llmportal.portal import Portal
+from llmportal.usage import service as usage
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+Page = Annotated[int, Query(ge=1, le=100_000)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.get("/users")
+async def list_users(
+    admin: AdminPrincipal,
+    db: DbSession,
+    q: Annotated[str | None, Query(max_length=320)] = None,
+    status: Annotated[str | None, Query(pattern="^(ACTIVE|SUSPENDED)$")] = None,
+    role: Annotated[str | None, Query(pattern="^(USER|ADMIN)$")] = None,
+    plan: Annotated[str | None, Query(max_length=32)] = None,
+    page: Page = 1,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    users, total = await service.list_users(
+        db, q=q, status=status, role=role, plan=plan, page=page, limit=limit
+    )
+    return {"users": [admin_user(u) for u in users], "total": total, "page": page, "limit": limit}
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: str, admin: AdminPrincipal, db: DbSession) -> dict[str, Any]:
+    return {"user": admin_user(await service.get_user(db, user_id))}
+
+
+@router.patch("/users/{user_id}")
+async def update_user(
+    user_id: str,
+    body: UserPatch,
+    admin: AdminPrincipal,
+    db: DbSession,
+    portal: PortalDep,
+    ip: ClientIP,
+) -> dict[str, Any]:
+    plans = [p.tier for p in portal.settings.catalog.plans]
+    user = await service.update_user(db, admin, ip, user_id, body, plans)
+    return {"user": admin_user(user)}
+
+
+@router.post("/users/{user_id}/reset-2fa")
+async def reset_two_factor(
+    user_id: str, admin: AdminPrincipal, db: DbSession, ip: ClientIP
+) -> dict[str, Any]:
+    user = await service.reset_two_factor(db, admin, ip, user_id)
+    return {"success": True, "user": admin_user(user)}
+
+
+def _usage_query(user_id: str | None, **params: Any) -> usage.UsageQuery:
+    return usage.parse_query(user_id, **params)
+
+
+@router.get("/users/{user_id}/usage")
+async def user_usage(
+    user_id: str,
+    admin: AdminPrincipal,
+    db: DbSession,
+    ip: ClientIP,
+    period: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
+    model: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    user = await service.get_user(db, user_id)
+    query = _usage_query(
+        user.id,
+        period=period,
+        from_=from_,
+        to=to,
+        api_key_id=api_key_id,
+        model=model,
+        status=status,
+    )
+    await service.audit(db, admin, ip, "user.usage_viewed", user)
+    return await usage.summary(db, query)
+
+
+@router.get("/usage")
+async def portal_usage(
+    admin: AdminPrincipal,
+    db: DbSession,
+    period: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
+    model: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    query = _usage_query(
+        None,
+        period=period,
+        from_=from_,
+        to=to,
+        api_key_id=api_key_id,
+        model=model,
+        status=status,
+    )
+    return await usage.summary(db, query)
+
+
+def _health(portal: Portal) -> HealthChecker:
+    checker: HealthChecker = portal.services.setdefault("admin_health", HealthChecker())
+    return checker
+
+
+@router.get("/models")
+async def list_models(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any]:
+    gateway = portal.services["gateway"]
+    registry = gateway.registry
+    health = await _health(portal).providers(registry)
+    catalog = portal.settings.catalog
+    return {
+        "models": [
+            {
+                "id": m.id,
+                "provider": m.provider,
+                "providerType": registry.providers[m.provider].cfg.type,
+                "upstreamModel": m.wire_name,
+                "ownedBy": m.owned_by,
+                "default": m.id == catalog.default_model,
+                "health": health[m.provider],
+            }
+            for m in registry.models.values()
+        ]
+    }
+
+
+@router.post("/models/reload")
+async def reload_models(
+    admin: AdminPrincipal, db: DbSession, portal: PortalDep, ip: ClientIP
+) -> dict[str, Any]:
+    try:
+        catalog = load_settings(portal.settings.config).catalog
+    except ConfigError as exc:
+        raise PortalError(400, f"Configuration not reloaded: {exc}") from exc
+    gateway = portal.services["gateway"]
+    before = set(gateway.registry.models)
+    await gateway_reload.reload(gateway, catalog)
+    after = set(gateway.registry.models)
+    await service.audit(
+        db,
+        admin,
+        ip,
+        "models.reload",
+        added=sorted(after - before),
+        removed=sorted(before - after),
+    )
+    return {"success": True, "models": sorted(after)}
+
+
+@router.get("/audit")
+async def list_audit(
+    admin: AdminPrincipal,
+    db: DbSession,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor_id: Annotated[str | None, Query(alias="actorId", max_length=64)] = None,
+    target_id: Annotated[str | None, Query(alias="targetId", max_length=64)] = None,
+    limit: Limit = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    entries, total = await service.list_audit(
+        db, action=action, actor_id=actor_id, target_id=target_id, limit=limit, offset=offset
+    )
+    return {
+        "entries": [audit_entry(e) for e in entries],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def shutdown(portal: Portal) -> None:
+    gateway = portal.services.get("gateway")
+    if gateway is not None:
+        await gateway_reload.close_retired(gateway)

@@ -1,0 +1,80 @@
+"""Live health of the configured providers, probed lazily and cached for 30 seconds.
+
+openai: GET {base_url}/models; anthropic: GET {base_url}/v1/models; llamacpp: whether the
+model file is loaded in this process. A probe never takes longer than PROBE_TIMEOUT_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from llmportal.config import ProviderConfig
+
+PROBE_TIMEOUT_S = 3.0
+CACHE_TTL_S = 30.0
+
+
+class HealthChecker:
+    def __init__(self, ttl_s: float = CACHE_TTL_S, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self.ttl_s = ttl_s
+        self.timeout_s = timeout_s
+        self._cache: dict[str, tuple[float, ProviderConfig, dict[str, Any]]] = {}
+
+    async def providers(self, registry: Any) -> dict[str, dict[str, Any]]:
+        """provider id -> {"status": "ok" | "error" | "idle", "checkedAt", "latencyMs", ...}"""
+        ids = list(registry.providers)
+        results = await asyncio.gather(*(self._one(registry.providers[i]) for i in ids))
+        return dict(zip(ids, results, strict=True))
+
+    async def _one(self, provider: Any) -> dict[str, Any]:
+        cfg: ProviderConfig = provider.cfg
+        cached = self._cache.get(cfg.id)
+        now = time.monotonic()
+        if cached is not None and cached[1] == cfg and now - cached[0] < self.ttl_s:
+            return cached[2]
+        result = await self._probe(provider, cfg)
+        self._cache[cfg.id] = (now, cfg, result)
+        return result
+
+    async def _probe(self, provider: Any, cfg: ProviderConfig) -> dict[str, Any]:
+        checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if cfg.type == "llamacpp":
+            loaded = getattr(provider, "_llm", None) is not None
+            return {"status": "ok" if loaded else "idle", "checkedAt": checked}
+        base = (cfg.base_url or "").rstrip("/")
+        headers: dict[str, str] = {}
+        key = cfg.resolved_api_key()
+        if cfg.type == "anthropic":
+            url = base + "/v1/models"
+            headers["anthropic-version"] = "2023-06-01"
+            if key:
+                headers["x-api-key"] = key
+        else:
+            url = base + "/models"
+            if key:
+                headers["Authorization"] = f"Bearer {key}"
+        started = time.perf_counter()
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                resp = await client.get(url, headers=headers)
+        except httpx.TimeoutException:
+            return {"status": "error", "error": "timed out", "checkedAt": checked}
+        except httpx.HTTPError as exc:
+            return {
+                "status": "error",
+                "error": f"unreachable ({type(exc).__name__})",
+                "checkedAt": checked,
+            }
+        latency = round((time.perf_counter() - started) * 1000)
+        if resp.status_code >= 400:
+            return {
+                "status": "error",
+                "error": f"answered {resp.status_code}",
+                "latencyMs": latency,
+                "checkedAt": checked,
+            }
+        return {"status": "ok", "latencyMs": latency, "checkedAt": checked}
