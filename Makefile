@@ -47,6 +47,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+LITELLM_VENV := bench/.venv-litellm
+LITELLM_VERSION ?= 1.108.7
+
+$(LITELLM_VENV)/.installed:
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $@
+
+# The portal and LiteLLM's proxy against the same fake upstream; results in bench/results/.
+bench: $(STAMP) $(LITELLM_VENV)/.installed
+	$(BIN)/python -m bench.run
+
 migration-initial: $(STAMP)
 	$(BIN)/python scripts/regen_initial_migration.py
 	$(BIN)/ruff format src/llmportal/migrations/versions

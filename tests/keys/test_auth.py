@@ -259,3 +259,22 @@ async def test_last_used_without_a_write_per_request(
     assert stored.strftime("%Y-%m-%dT%H:%M:%SZ") == shown
     listed = (await user_client.get("/api/keys")).json()["keys"][0]
     assert listed["lastUsedAt"] == shown
+
+
+async def test_known_key_is_served_from_the_cache_until_a_change(
+    app: FastAPI, user_client: httpx.AsyncClient, portal: Portal, user: Any
+) -> None:
+    key = await create_key(user_client)
+    async with peer(app) as c:
+        assert (await c.get("/api/user/profile", headers=bearer(key["key"]))).status_code == 200
+        with sql_log(portal) as statements:
+            r = await c.get("/api/user/profile", headers=bearer(key["key"]))
+        assert r.status_code == 200
+        assert not [s for s in statements if "api_keys" in s]
+        # A change to the owner, made through any session, applies to the very next request.
+        async with transaction(portal.sessionmaker) as db:
+            owner = (await db.execute(select(User).where(User.id == user.id))).scalar_one()
+            owner.status = "SUSPENDED"
+        r = await c.get("/api/user/profile", headers=bearer(key["key"]))
+    assert r.status_code == 403
+    assert r.json() == {"error": "Account suspended"}

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.deps import Principal, unauthorized
 from llmportal.errors import PortalError
+from llmportal.keys.cache import KeyCache, generation
 from llmportal.keys.models import ApiKey
 from llmportal.keys.secrets import is_well_formed
 from llmportal.portal import Portal
@@ -49,15 +50,23 @@ async def authenticate_key(
     # Shape and checksum first: a made-up or mistyped key never reaches the database.
     if not is_well_formed(token):
         raise unauthorized("Invalid API key")
-    row = (
-        await db.execute(
-            select(ApiKey, User)
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.secret_hash == keyed_hash(portal.secret_key, token))
-        )
-    ).first()
+    digest = keyed_hash(portal.secret_key, token)
+    cache: KeyCache | None = portal.services.get("key_cache")
+    row = cache.get(digest) if cache is not None else None
     if row is None:
-        raise unauthorized("Invalid API key")
+        seen = generation()
+        found = (
+            await db.execute(
+                select(ApiKey, User)
+                .join(User, User.id == ApiKey.user_id)
+                .where(ApiKey.secret_hash == digest)
+            )
+        ).first()
+        if found is None:
+            raise unauthorized("Invalid API key")
+        row = (found[0], found[1])
+        if cache is not None:
+            cache.put(digest, row[0], row[1], seen)
     key, user = row
     if key.status == "REVOKED":
         raise unauthorized("API key revoked")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from llmportal.deps import BrowserPrincipal, DbSession, PortalDep
 from llmportal.keys import service, usage
 from llmportal.keys.auth import authenticate_key
+from llmportal.keys.cache import KeyCache
 from llmportal.keys.last_used import LastUsedTracker
 from llmportal.keys.models import ApiKey
 from llmportal.keys.schemas import KeyCreate, KeyRevoke, KeyUpdate, key_out, key_with_secret
@@ -116,6 +117,7 @@ async def key_requests(
 
 async def startup(portal: Portal) -> None:
     portal.services["key_authenticator"] = authenticate_key
+    portal.services["key_cache"] = KeyCache()
     tracker = LastUsedTracker(portal.sessionmaker)
     tracker.start()
     portal.services["key_last_used"] = tracker

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +24,7 @@ _SUMMED = (
     "image_cost_micros",
     "latency_ms_sum",
 )
-_CHUNK = 500  # rows per statement: 13 parameters each, well under SQLite's variable limit
+_CHUNK = 500  # rows per executemany call
 
 
 def utc_day(moment: datetime) -> date:
@@ -66,13 +68,19 @@ async def add_to_rollup(db: AsyncSession, records: Sequence[UsageRecord]) -> Non
         }
         for (user_id, key_id, model, status, day), sums in sorted(totals.items())
     ]
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = UsageDaily.__table__
+    stmt = _upsert(db.get_bind().dialect.name)
     for start in range(0, len(rows), _CHUNK):
-        stmt = insert(UsageDaily).values(rows[start : start + _CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id", "api_key_id", "model", "status", "day"],
-            set_={name: table.c[name] + stmt.excluded[name] for name in _SUMMED},
-        )
-        await db.execute(stmt)
+        await db.execute(stmt, rows[start : start + _CHUNK])
+
+
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Any:
+    """One upsert statement per dialect, run as executemany: compiled once and cached, where a
+    multi-row VALUES would be compiled anew for every batch."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, UsageDaily.__table__)
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "api_key_id", "model", "status", "day"],
+        set_={name: table.c[name] + stmt.excluded[name] for name in _SUMMED},
+    )

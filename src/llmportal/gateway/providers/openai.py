@@ -63,9 +63,11 @@ class OpenAIProvider:
         finished = done = False
         try:
             async for _event, data in http.sse_events(self.cfg, response):
-                if data.strip() == "[DONE]":
+                # Read on to the end of the body after [DONE]: a response closed early
+                # takes its connection out of the pool (a new TCP connection per stream).
+                if done or data.strip() == "[DONE]":
                     done = True
-                    break
+                    continue
                 chunk = http.parse_json(self.id, data)
                 if "error" in chunk and "choices" not in chunk:
                     message = http.upstream_message(chunk)

@@ -1,0 +1,103 @@
+"""A short-lived in-process cache of API key lookups, so a request with a known key costs no query.
+
+Entries hold column snapshots; every hit builds fresh detached ApiKey/User instances, exactly what
+a lookup in a closed session gives, so no instance is shared between requests. Any ORM write to
+api_keys or users in this process (flush of a changed instance, or an UPDATE/DELETE statement)
+empties every cache at once, again after its commit; other processes see a change within the TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+
+from llmportal.keys.models import ApiKey
+from llmportal.users.models import User
+
+AUTH_CACHE_TTL_S = 1.0
+AUTH_CACHE_MAX = 10_000
+_WATCHED = (ApiKey, User)
+_CHANGED = "llmportal.auth_rows_changed"
+_generation = 0
+
+T = TypeVar("T", ApiKey, User)
+
+
+def _bump() -> None:
+    global _generation
+    _generation += 1
+
+
+def _snapshot(obj: Any) -> dict[str, Any]:
+    state = obj.__dict__
+    return {c.key: state[c.key] for c in obj.__mapper__.column_attrs if c.key in state}
+
+
+def _revive(cls: type[T], columns: dict[str, Any]) -> T:
+    obj = cls(**{k: list(v) if isinstance(v, list) else v for k, v in columns.items()})
+    make_transient_to_detached(obj)
+    return obj
+
+
+class KeyCache:
+    def __init__(self, ttl_s: float = AUTH_CACHE_TTL_S, max_entries: int = AUTH_CACHE_MAX) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        self._generation = _generation
+
+    def get(self, digest: str) -> tuple[ApiKey, User] | None:
+        if self._generation != _generation:
+            self.clear()
+            return None
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[digest]
+            return None
+        return _revive(ApiKey, entry[1]), _revive(User, entry[2])
+
+    def put(self, digest: str, key: ApiKey, user: User, generation: int) -> None:
+        """Remember a lookup made while the generation was `generation` (a write since then
+        makes the rows it read possibly stale, so it is not kept)."""
+        if generation != _generation or self._generation != _generation:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl_s, _snapshot(key), _snapshot(user))
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._generation = _generation
+
+
+def generation() -> int:
+    return _generation
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _ctx: Any) -> None:
+    for objects in (session.new, session.dirty, session.deleted):
+        if any(isinstance(o, _WATCHED) for o in objects):
+            session.info[_CHANGED] = True
+            _bump()
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and any(
+        m.class_ in _WATCHED for m in state.all_mappers
+    ):
+        state.session.info[_CHANGED] = True
+        _bump()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        _bump()
