@@ -27,6 +27,10 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = None
     timeout_s: float = Field(default=300.0, gt=0)
     max_retries: int = Field(default=0, ge=0, le=10)
+    # Consecutive failed calls that open the provider's circuit breaker (0: never), and how
+    # long it stays open before one probe request is let through.
+    breaker_threshold: int = Field(default=5, ge=0)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = None
