@@ -7,10 +7,10 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 
@@ -163,7 +163,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     metrics_token: str | None = None
     log_format: Literal["text", "json"] | None = None
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Comma-separated in the environment (NoDecode: not parsed as JSON first).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     config: str | None = None
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
