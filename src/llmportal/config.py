@@ -7,10 +7,10 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 
@@ -27,6 +27,10 @@ class ProviderConfig(BaseModel):
     api_key_env: str | None = None
     timeout_s: float = Field(default=300.0, gt=0)
     max_retries: int = Field(default=0, ge=0, le=10)
+    # Consecutive failed calls that open the provider's circuit breaker (0: never), and how
+    # long it stays open before one probe request is let through.
+    breaker_threshold: int = Field(default=5, ge=0)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = None
@@ -159,7 +163,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     metrics_token: str | None = None
     log_format: Literal["text", "json"] | None = None
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Comma-separated in the environment (NoDecode: not parsed as JSON first).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     config: str | None = None
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)

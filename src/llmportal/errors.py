@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llmportal.db_errors import install_database_error_handlers
 from llmportal.jsonio import FastJSONResponse
 
 log = logging.getLogger("llmportal.errors")
@@ -73,6 +74,8 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, str(exc.detail)
         )
         return error_response(exc.status_code, message, getattr(exc, "headers", None))
+
+    install_database_error_handlers(app)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:

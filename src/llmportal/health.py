@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -8,6 +10,7 @@ from llmportal.errors import error_response
 from llmportal.jsonio import FastJSONResponse
 
 router = APIRouter(tags=["health"])
+READY_TIMEOUT_S = 3.0
 
 
 @router.get("/health/live")
@@ -17,19 +20,24 @@ async def live() -> dict[str, str]:
 
 @router.get("/health/ready")
 async def ready(portal: PortalDep) -> FastJSONResponse:
+    """503 when the database does not answer (this instance cannot serve). A Redis that does
+    not answer is 200 "degraded": the instance still serves, counting limits in the process
+    (docs/deploy.md), and a load balancer must not take every instance out at once for it."""
     checks: dict[str, str] = {}
     try:
-        async with portal.engine.connect() as conn:
+        async with asyncio.timeout(READY_TIMEOUT_S), portal.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means not ready
         checks["database"] = f"error: {type(exc).__name__}"
     if portal.redis is not None:
         try:
-            await portal.redis.ping()
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await portal.redis.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
-    if any(v != "ok" for v in checks.values()):
+    if checks["database"] != "ok":
         return error_response(503, "Not ready", checks=checks)
-    return FastJSONResponse({"status": "ok", "checks": checks})
+    status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    return FastJSONResponse({"status": status, "checks": checks})

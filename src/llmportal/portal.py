@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from llmportal.config import Settings
-from llmportal.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from llmportal.ratelimit import FallbackLimiter, Limiter, MemoryLimiter, RedisLimiter, RedisOutage
 from llmportal.security.clientip import Network, parse_networks
 
 
@@ -22,6 +22,8 @@ class Portal:
     limiter: Limiter
     redis: Redis | None = None
     trusted_proxies: list[Network] = field(default_factory=list)
+    # Set with Redis: while Redis is down, limits and quotas count in the process (see ratelimit).
+    redis_outage: RedisOutage | None = None
     # Domain services attach here at start-up (gateway, usage writer, mailer, ...).
     services: dict[str, Any] = field(default_factory=dict)
 
@@ -30,10 +32,15 @@ def build_portal(settings: Settings) -> Portal:
     from llmportal.db import create_engine, make_sessionmaker
 
     engine = create_engine(settings.database_url)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    limiter: Limiter = (
-        RedisLimiter(redis, settings.redis_prefix + "rl:") if redis is not None else MemoryLimiter()
+    redis = (
+        Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        if settings.redis_url
+        else None
     )
+    outage = RedisOutage() if redis is not None else None
+    limiter: Limiter = MemoryLimiter()
+    if redis is not None and outage is not None:
+        limiter = FallbackLimiter(RedisLimiter(redis, settings.redis_prefix + "rl:"), outage)
     return Portal(
         settings=settings,
         engine=engine,
@@ -42,6 +49,7 @@ def build_portal(settings: Settings) -> Portal:
         limiter=limiter,
         redis=redis,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        redis_outage=outage,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -10,8 +11,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from llmportal.metrics.instruments import limit_rejected
+
+log = logging.getLogger("llmportal.redis")
+
+# While Redis is down, try it again this often (one failed attempt costs a connect timeout).
+RETRY_REDIS_AFTER_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +123,81 @@ class RedisLimiter:
 
     async def close(self) -> None:
         return None
+
+
+# Errors that mean "Redis is unreachable or broken", not "the request is over its limit".
+REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisOutage:
+    """When Redis last failed, and whether to try it again yet: shared by the limiter and the
+    quota counters of one portal, so one warning covers both and both come back together."""
+
+    def __init__(self, retry_after_s: float = RETRY_REDIS_AFTER_S) -> None:
+        self.retry_after_s = retry_after_s
+        self.down_since: float | None = None
+        self._retry_at = 0.0
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def should_try(self) -> bool:
+        return self.down_since is None or time.monotonic() >= self._retry_at
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            log.warning(
+                "Redis is unreachable (%s: %s); %s fall back to per-instance counting "
+                "until it is back",
+                type(exc).__name__,
+                exc,
+                what,
+            )
+        self._retry_at = now + self.retry_after_s
+
+    def recovered(self) -> bool:
+        """Mark Redis as up; True when it had been down (the caller resyncs what it must)."""
+        if self.down_since is None:
+            return False
+        log.warning(
+            "Redis is reachable again after %.1fs; limits are shared again",
+            time.monotonic() - self.down_since,
+        )
+        self.down_since = None
+        return True
+
+
+class FallbackLimiter:
+    """Redis while it answers; the in-process window (with a warning in the log) while it does
+    not, trying Redis again every `outage.retry_after_s`. Never an error for the caller."""
+
+    def __init__(self, primary: Limiter, outage: RedisOutage) -> None:
+        self.primary = primary
+        self.fallback = MemoryLimiter()
+        self.outage = outage
+
+    async def hit(self, key: str, limit: int, window_s: float) -> Decision:
+        if self.outage.should_try():
+            try:
+                decision = await self.primary.hit(key, limit, window_s)
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("rate limits", exc)
+            else:
+                if self.outage.recovered():
+                    self.fallback = MemoryLimiter()
+                return decision
+        return await self.fallback.hit(key, limit, window_s)
+
+    async def reset(self, key: str) -> None:
+        await self.fallback.reset(key)
+        if self.outage.should_try():
+            try:
+                await self.primary.reset(key)
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("rate limits", exc)
+
+    async def close(self) -> None:
+        await self.primary.close()

@@ -43,7 +43,7 @@ async def test_5xx_is_retried_max_retries_times(fake_upstream: FakeUpstream) -> 
 
 
 @pytest.mark.parametrize(
-    ("scenario", "error"), [("error400", UpstreamRejected), ("error429", UpstreamError)]
+    ("scenario", "error"), [("error400", UpstreamRejected), ("error404", UpstreamError)]
 )
 async def test_4xx_is_not_retried(
     fake_upstream: FakeUpstream, scenario: str, error: type[UpstreamError]

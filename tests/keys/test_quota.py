@@ -14,7 +14,12 @@ from llmportal.ids import new_id
 from llmportal.keys.models import ApiKey
 from llmportal.portal import Portal
 from llmportal.quota.service import QuotaService, Reservation, day_bounds, month_bounds
-from llmportal.quota.store import CounterStore, MemoryCounterStore, RedisCounterStore
+from llmportal.quota.store import (
+    CounterStore,
+    FallbackCounterStore,
+    MemoryCounterStore,
+    RedisCounterStore,
+)
 from tests.keys.test_usage import add_usage
 
 StoreFactory = Callable[[], CounterStore]
@@ -57,8 +62,11 @@ async def refused(coro: Any) -> PortalError:
 async def test_portal_installs_the_quota_service(portal: Portal) -> None:
     quota = portal.services["quota"]
     assert isinstance(quota, QuotaService)
-    expected = RedisCounterStore if portal.redis is not None else MemoryCounterStore
-    assert isinstance(quota.store, expected)
+    if portal.redis is None:
+        assert isinstance(quota.store, MemoryCounterStore)
+    else:  # Redis, with the in-process fallback for a Redis outage
+        assert isinstance(quota.store, FallbackCounterStore)
+        assert isinstance(quota.store.primary, RedisCounterStore)
 
 
 async def test_plan_monthly_allowance(

@@ -24,7 +24,13 @@ from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
 from llmportal.quota.plans import plan_for
-from llmportal.quota.store import Counter, CounterStore, MemoryCounterStore, RedisCounterStore
+from llmportal.quota.store import (
+    Counter,
+    CounterStore,
+    FallbackCounterStore,
+    MemoryCounterStore,
+    RedisCounterStore,
+)
 from llmportal.usage.models import UsageRecord
 
 # Counters are kept even without a limit (this ceiling), so a limit set mid-period starts from
@@ -166,11 +172,11 @@ class QuotaService:
 
 
 def build_quota(portal: Portal) -> QuotaService:
-    store: CounterStore = (
-        RedisCounterStore(portal.redis, portal.settings.redis_prefix + "quota:")
-        if portal.redis is not None
-        else MemoryCounterStore()
-    )
+    store: CounterStore = MemoryCounterStore()
+    if portal.redis is not None:
+        redis_store = RedisCounterStore(portal.redis, portal.settings.redis_prefix + "quota:")
+        outage = portal.redis_outage
+        store = FallbackCounterStore(redis_store, outage) if outage is not None else redis_store
     return QuotaService(portal.settings, portal.sessionmaker, store)
 
 

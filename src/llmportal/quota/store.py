@@ -17,6 +17,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from llmportal.ratelimit import REDIS_DOWN_ERRORS, RedisOutage
+
 
 @dataclass(frozen=True, slots=True)
 class Counter:
@@ -92,6 +94,12 @@ class MemoryCounterStore:
         await self._ensure([counter], load)
         return self._values.get(counter.key, 0)
 
+    def has_counters(self) -> bool:
+        return bool(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._values)
+
 
 # Returns {1, 0} when added, {0, i} when counter i refuses, {-1, i} when counter i is missing.
 _RESERVE = """
@@ -158,9 +166,69 @@ class RedisCounterStore:
         if counters and delta:
             await self._adjust(keys=[self._key(c) for c in counters], args=[delta])
 
+    async def forget(self, keys: Sequence[str]) -> None:
+        """Drop counters (by Counter.key): the next touch reloads them from the database."""
+        if keys:
+            await self._redis.delete(*(self._prefix + k for k in keys))
+        else:
+            await self._redis.ping()
+
     async def used(self, counter: Counter, load: Loader) -> int:
         value = await self._redis.get(self._key(counter))
         if value is None:
             await self._init(counter, load)
             value = await self._redis.get(self._key(counter))
         return int(value or 0)
+
+
+class FallbackCounterStore:
+    """Redis while it answers; while it does not, counters in the process (loaded from the
+    database like any new counter), with the portal's one Redis outage warning. When Redis is
+    back, the counters touched during the outage are dropped there, so they reload from what the
+    database recorded instead of missing the outage's usage."""
+
+    def __init__(self, primary: RedisCounterStore, outage: RedisOutage) -> None:
+        self.primary = primary
+        self.fallback = MemoryCounterStore()
+        self.outage = outage
+
+    async def _redis_usable(self) -> bool:
+        if not self.outage.should_try():
+            return False
+        if self.outage.is_down or self.fallback.has_counters():
+            # Coming back: forget in Redis what was counted here meanwhile, then use Redis.
+            try:
+                await self.primary.forget(self.fallback.keys())
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("quota counters", exc)
+                return False
+            self.outage.recovered()
+            self.fallback = MemoryCounterStore()
+        return True
+
+    async def try_reserve(
+        self, counters: Sequence[Counter], amount: int, load: Loader
+    ) -> Counter | None:
+        if await self._redis_usable():
+            try:
+                return await self.primary.try_reserve(counters, amount, load)
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("quota counters", exc)
+        return await self.fallback.try_reserve(counters, amount, load)
+
+    async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
+        if await self._redis_usable():
+            try:
+                await self.primary.adjust(counters, delta)
+                return
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("quota counters", exc)
+        await self.fallback.adjust(counters, delta)
+
+    async def used(self, counter: Counter, load: Loader) -> int:
+        if await self._redis_usable():
+            try:
+                return await self.primary.used(counter, load)
+            except REDIS_DOWN_ERRORS as exc:
+                self.outage.failed("quota counters", exc)
+        return await self.fallback.used(counter, load)

@@ -31,6 +31,7 @@ class AnthropicProvider:
         if key:
             self.headers["x-api-key"] = key
         self.client = http.make_client(cfg)
+        self.breaker = http.make_breaker(cfg)
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         # Anthropic requires max_tokens; OpenAI-format clients often leave it out.
@@ -43,7 +44,12 @@ class AnthropicProvider:
 
     async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
         response = await http.open_response(
-            self.client, self.cfg, self.url, self.headers, self._body(req, model, False)
+            self.client,
+            self.cfg,
+            self.url,
+            self.headers,
+            self._body(req, model, False),
+            breaker=self.breaker,
         )
         return self._parse(await http.read_json(self.cfg, response))
 
@@ -58,7 +64,12 @@ class AnthropicProvider:
     async def stream(self, req: ChatRequest, model: ModelConfig) -> AsyncIterator[StreamEvent]:
         headers = {**self.headers, "Accept": "text/event-stream"}
         response = await http.open_response(
-            self.client, self.cfg, self.url, headers, self._body(req, model, True)
+            self.client,
+            self.cfg,
+            self.url,
+            headers,
+            self._body(req, model, True),
+            breaker=self.breaker,
         )
         whole = await http.json_instead_of_stream(self.cfg, response)
         if whole is not None:

@@ -3,6 +3,11 @@
 Error mapping (documented in docs/gateway.md):
 - connection refused or reset, a 5xx, a 404/401/403/429 from the upstream, or an answer that
   is not the JSON we expect -> UpstreamError (502), with the upstream's own message;
+- retried (`max_retries`, exponential backoff with jitter) before any byte is read: connection
+  failures, 5xx, and 429 after the upstream's `Retry-After` (a wait longer than
+  RETRY_AFTER_CAP_S is not retried: the client gets the 502 at once);
+- a provider failing `breaker_threshold` calls in a row opens its circuit breaker (breaker.py):
+  502 "Provider 'X' is unavailable" at once, until a probe after `breaker_cooldown_s` succeeds;
 - no answer within the provider's `timeout_s` (connect, or between two reads) -> UpstreamTimeout
   (504);
 - 400 or 422 (the upstream found the request itself invalid) -> UpstreamRejected (400), so a
@@ -12,6 +17,9 @@ Error mapping (documented in docs/gateway.md):
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +28,7 @@ import orjson
 
 from llmportal.config import ProviderConfig
 from llmportal.gateway.providers.base import UpstreamError, UpstreamTimeout
+from llmportal.gateway.providers.breaker import CircuitBreaker
 from llmportal.gateway.types import (
     ChatResponse,
     Finish,
@@ -33,12 +42,42 @@ from llmportal.gateway.types import (
 from llmportal.logs import with_request_id
 
 RETRY_BACKOFF_S = 0.25
+RETRY_AFTER_CAP_S = 10.0  # the longest upstream Retry-After we wait for before retrying
+_sleep = asyncio.sleep  # tests record the waits instead
 
 
 class UpstreamRejected(UpstreamError):
     """The upstream judged the request invalid (400/422): the client's request is at fault."""
 
     status = 400
+
+
+class UpstreamBusy(UpstreamError):
+    """429 from the upstream; `retry_after` in seconds when it said how long to wait."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+def make_breaker(cfg: ProviderConfig) -> CircuitBreaker:
+    return CircuitBreaker(cfg.id, cfg.breaker_threshold, cfg.breaker_cooldown_s)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def make_client(cfg: ProviderConfig) -> httpx.AsyncClient:
@@ -68,10 +107,16 @@ def upstream_message(body: bytes | dict[str, Any]) -> str:
     return str(data)[:300]
 
 
-def error_for_status(provider_id: str, status: int, body: bytes) -> UpstreamError:
+def error_for_status(
+    provider_id: str, status: int, body: bytes, retry_after: str | None = None
+) -> UpstreamError:
     message = upstream_message(body)
     if status in (400, 422):
         return UpstreamRejected(f"Upstream rejected the request: {message}", status)
+    if status == 429:
+        return UpstreamBusy(
+            f"Upstream '{provider_id}' answered 429: {message}", parse_retry_after(retry_after)
+        )
     return UpstreamError(f"Upstream '{provider_id}' answered {status}: {message}", status)
 
 
@@ -83,10 +128,20 @@ def transport_error(provider_id: str, cfg: ProviderConfig, exc: httpx.HTTPError)
     return UpstreamError(f"Upstream '{provider_id}' connection failed ({type(exc).__name__})")
 
 
-def _retryable(exc: UpstreamError) -> bool:
-    return not isinstance(exc, UpstreamRejected | UpstreamTimeout) and (
-        exc.upstream_status is None or exc.upstream_status >= 500
-    )
+def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
+    """Seconds to wait before retry number `attempt` (1-based), or None: do not retry."""
+    if isinstance(exc, UpstreamBusy):
+        if exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= RETRY_AFTER_CAP_S else None
+    elif isinstance(exc, UpstreamRejected | UpstreamTimeout) or (exc.upstream_status or 500) < 500:
+        return None
+    backoff = RETRY_BACKOFF_S * 2 ** (attempt - 1)
+    return backoff * random.uniform(0.8, 1.2)
+
+
+def _counts_against_provider(exc: UpstreamError) -> bool:
+    """Failures of the provider itself (not of this request) move its circuit breaker."""
+    return not isinstance(exc, UpstreamRejected)
 
 
 async def open_response(
@@ -95,19 +150,40 @@ async def open_response(
     url: str,
     headers: dict[str, str],
     body: dict[str, Any],
+    breaker: CircuitBreaker | None = None,
 ) -> httpx.Response:
     """POST and return the open (streamed) response once its status is 2xx; the caller closes
-    it. Connection failures and 5xx are retried `max_retries` times before any byte is read."""
+    it. Connection failures, 5xx and 429 are retried `max_retries` times before any byte is
+    read; the breaker, when given, sees one outcome per call (after its retries)."""
+    if breaker is not None:
+        breaker.before_call()
     content = orjson.dumps(body)
     attempt = 0
-    while True:
-        try:
-            return await _open_once(client, cfg, url, headers, content)
-        except UpstreamError as exc:
-            if attempt >= cfg.max_retries or not _retryable(exc):
-                raise
-            attempt += 1
-            await asyncio.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
+    try:
+        while True:
+            try:
+                response = await _open_once(client, cfg, url, headers, content)
+            except UpstreamError as exc:
+                delay = _retry_delay(exc, attempt + 1) if attempt < cfg.max_retries else None
+                if delay is None:
+                    raise
+                attempt += 1
+                await _sleep(delay)
+                continue
+            if breaker is not None:
+                breaker.succeeded()
+            return response
+    except UpstreamError as exc:
+        if breaker is not None:
+            if _counts_against_provider(exc):
+                breaker.failed()
+            else:
+                breaker.succeeded()  # it answered, and judged the request: the provider is up
+        raise
+    except BaseException:
+        if breaker is not None:
+            breaker.abandoned()
+        raise
 
 
 async def _open_once(
@@ -129,7 +205,9 @@ async def _open_once(
             body = b""
         finally:
             await response.aclose()
-        raise error_for_status(cfg.id, response.status_code, body)
+        raise error_for_status(
+            cfg.id, response.status_code, body, response.headers.get("retry-after")
+        )
     return response
 
 

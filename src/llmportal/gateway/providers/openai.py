@@ -25,6 +25,7 @@ class OpenAIProvider:
         if key:
             self.headers["Authorization"] = f"Bearer {key}"
         self.client = http.make_client(cfg)
+        self.breaker = http.make_breaker(cfg)
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         body = wire.build_request(req, model.wire_name)
@@ -37,7 +38,12 @@ class OpenAIProvider:
 
     async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
         response = await http.open_response(
-            self.client, self.cfg, self.url, self.headers, self._body(req, model, False)
+            self.client,
+            self.cfg,
+            self.url,
+            self.headers,
+            self._body(req, model, False),
+            breaker=self.breaker,
         )
         return self._parse(await http.read_json(self.cfg, response))
 
@@ -52,7 +58,12 @@ class OpenAIProvider:
     async def stream(self, req: ChatRequest, model: ModelConfig) -> AsyncIterator[StreamEvent]:
         headers = {**self.headers, "Accept": "text/event-stream"}
         response = await http.open_response(
-            self.client, self.cfg, self.url, headers, self._body(req, model, True)
+            self.client,
+            self.cfg,
+            self.url,
+            headers,
+            self._body(req, model, True),
+            breaker=self.breaker,
         )
         whole = await http.json_instead_of_stream(self.cfg, response)
         if whole is not None:

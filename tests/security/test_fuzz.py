@@ -1,0 +1,168 @@
+"""Schemathesis against the app's own OpenAPI: a real `llmportal serve` process (temp SQLite, one
+model on the scripted fake upstream), called logged in. Whatever the generated input, the
+answer is never a 5xx, and every error is JSON {"error": str}."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from tests.fixtures import upstreams
+from tests.fixtures.factories import PASSWORD
+from tests.fixtures.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
+from tests.fixtures.upstreams import FakeUpstream, free_port
+
+fake_upstream = upstreams.fake_upstream
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+EMAIL = "fuzz@example.com"
+# Bounded for the suite (about a minute); LLMPORTAL_FUZZ_EXAMPLES=200 for a longer hunt.
+EXAMPLES_PER_OPERATION = int(os.environ.get("LLMPORTAL_FUZZ_EXAMPLES", "15"))
+# Ending the session or changing the password would log the fuzzer out for the operations after.
+SKIPPED = {("POST", "/api/auth/logout"), ("POST", "/api/user/password")}
+
+
+def _config(fake_url: str) -> str:
+    return (
+        'default_model = "oa-plain"\n'
+        '[[plans]]\ntier = "UNLIMITED"\nname = "Unlimited"\nmonthly_tokens = 0\napi_keys = 100\n'
+        f'[[providers]]\nid = "fake"\ntype = "openai"\nbase_url = "{fake_url}/v1"\n'
+        'api_key = "sk-fake"\ntimeout_s = 2\n'
+        '[[models]]\nid = "oa-plain"\nprovider = "fake"\nupstream_model = "plain"\n'
+    )
+
+
+def _run(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmportal", *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def fuzz_server(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream, sweep_stripe_url: str
+) -> Iterator[tuple[str, str]]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    (tmp / "portal.toml").write_text(_config(fake_upstream.url))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
+    env.update(
+        {
+            "PYTHONPATH": str(SRC),
+            "LLMPORTAL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/fuzz.db",
+            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
+            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
+            "LLMPORTAL_SECRET_KEY": "fuzz-secret-key-fuzz-secret-key-123456",
+            "LLMPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "LLMPORTAL_PORT": str(port),
+            "LLMPORTAL_CONFIG": str(tmp / "portal.toml"),
+            "LLMPORTAL_LOG_FORMAT": "text",
+            "LLMPORTAL_STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "LLMPORTAL_STRIPE_API_BASE": sweep_stripe_url,
+            "LLMPORTAL_STRIPE_WEBHOOK_SECRET": "whsec_fuzz",
+        }
+    )
+    _run(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
+    _run(env, "user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llmportal", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        r = httpx.post(f"{url}/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        yield url, r.cookies["llmportal_session"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def api_schema(fuzz_server: tuple[str, str]) -> Any:
+    url, _ = fuzz_server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    return schema.exclude(
+        func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in SKIPPED
+    )
+
+
+def _strategy(operation: Any) -> Any:
+    """Valid inputs and invalid ones (wrong types, missing fields, out-of-range values)."""
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    return st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in modes))
+
+
+def _check(case: Any, url: str, session: str, seen: Counter[int]) -> None:
+    response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
+    seen[response.status_code] += 1
+    where = f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    assert response.status_code < 500, where
+    if response.status_code >= 400 and case.method.upper() != "HEAD":
+        content_type = (response.headers.get("content-type") or [""])[0]
+        assert content_type.startswith("application/json"), where
+        body = response.json()
+        assert isinstance(body, dict) and isinstance(body.get("error"), str), where
+
+
+def test_no_server_errors_and_every_error_is_json(
+    api_schema: Any, fuzz_server: tuple[str, str]
+) -> None:
+    url, session = fuzz_server
+    failures: list[str] = []
+    seen: Counter[int] = Counter()
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) > 50
+    for operation in operations:
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize="LLMPORTAL_FUZZ_EXAMPLES" not in os.environ,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=_strategy(operation))
+        def run(case: Any) -> None:
+            _check(case, url, session, seen)
+
+        try:
+            run()
+        except AssertionError as exc:
+            failures.append(str(exc).splitlines()[0])
+    assert failures == [], "\n".join(failures)
+    # The control: the fuzzer was logged in and reached the handlers, not only the auth check.
+    successes = sum(n for status, n in seen.items() if 200 <= status < 300)
+    assert successes > 50 and seen[401] < successes, seen
