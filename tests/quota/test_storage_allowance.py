@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -115,5 +116,17 @@ async def test_several_attachments_together_past_the_allowance_keep_none(
         files=[("files", ("a.bin", b"\2" * 300, "x/y")), ("files", ("b.bin", b"\3" * 300, "x/y"))],
     )
     assert (r.status_code, r.json()) == (413, FULL)
+    assert len(stored_files(portal, tiny)) == 1
+    assert (await counts(client))[2] == 600
+
+
+async def test_concurrent_uploads_cannot_both_pass_the_allowance(
+    client: httpx.AsyncClient, portal: Portal, tiny: Any
+) -> None:
+    # Each fits alone; together they do not. Whatever the order, one is stored.
+    results = await asyncio.gather(
+        _files(client, b"\1" * 600), _attachment(client, b"\2" * 600), _library(client, b"\3" * 600)
+    )
+    assert sorted(r.status_code for r in results) == [201, 413, 413]
     assert len(stored_files(portal, tiny)) == 1
     assert (await counts(client))[2] == 600

@@ -108,6 +108,9 @@ async def upload(
 ) -> dict[str, Any]:
     user = principal.user
     left = await allowance.before_upload(db, portal.settings, user)
+    # End the read transaction so no connection (nor an old SQLite snapshot) is held while the
+    # body streams; the allowance is checked again when the item is written.
+    await db.commit()
     with left.streaming(MAX_UPLOAD_BYTES):
         received = await receive_upload(
             request, storage, user.id, max_bytes=left.max_bytes(MAX_UPLOAD_BYTES)
