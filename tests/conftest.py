@@ -18,6 +18,7 @@ from llmportal.models import Base
 from llmportal.portal import Portal
 from llmportal.ratelimit import MemoryLimiter
 from tests.fixtures import factories
+from tests.fixtures.api_keys import IssuedKey, issue_key
 from tests.fixtures.backends import fresh_database, scale_database_url, scale_redis_url
 
 BASE_URL = "http://127.0.0.1:8000"
@@ -134,6 +135,19 @@ UserFactory = Callable[..., Awaitable[Any]]
 def make_user(portal: Portal) -> UserFactory:
     async def make(**kw: Any) -> Any:
         return await factories.create_user(portal, **kw)
+
+    return make
+
+
+KeyFactory = Callable[..., Awaitable[IssuedKey]]
+
+
+@pytest.fixture
+def key_for(portal: Portal) -> KeyFactory:
+    """`await key_for(user, ["chat"])`: a real API key of `user` with those permissions."""
+
+    async def make(user: Any, permissions: list[str] | None = None) -> IssuedKey:
+        return await issue_key(portal, user, permissions)
 
     return make
 

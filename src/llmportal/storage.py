@@ -178,10 +178,3 @@ class LocalStorage:
         async with await anyio.open_file(self.path_for(user_id, name), "rb") as fh:
             data: bytes = await fh.read(n)
             return data
-
-
-async def upload_chunks(upload: object, size: int = CHUNK) -> AsyncIterator[bytes]:
-    """Chunks of a Starlette UploadFile, read without holding the whole file in memory."""
-    read = upload.read  # type: ignore[attr-defined]
-    while chunk := await read(size):
-        yield chunk

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from llmportal.db import transaction
 from llmportal.portal import Portal
 from tests.conftest import BASE_URL, make_settings
 from tests.fixtures import factories
-from tests.fixtures.fake_keys import install_fake_key_auth
+from tests.fixtures.api_keys import IssuedKey, issue_key
 from tests.fixtures.localstripe import SECRET_KEY, localstripe
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -86,13 +86,14 @@ def stripe_portal(stripe_app: FastAPI) -> Portal:
     return p
 
 
-@pytest.fixture
-def issue_key(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], str]:
-    return install_fake_key_auth(portal, monkeypatch)
+KeyIssuer = Callable[[Any], Awaitable[IssuedKey]]
 
 
 @pytest.fixture
-def issue_stripe_key(
-    stripe_portal: Portal, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[Any], str]:
-    return install_fake_key_auth(stripe_portal, monkeypatch)
+def issue_stripe_key(stripe_portal: Portal) -> KeyIssuer:
+    """A real API key (every permission) of a user of the portal with Stripe configured."""
+
+    async def make(user: Any) -> IssuedKey:
+        return await issue_key(stripe_portal, user)
+
+    return make

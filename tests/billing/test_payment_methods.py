@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.billing.conftest import KeyIssuer
 
 PMS = "/api/billing/payment-methods"
 
@@ -135,10 +136,10 @@ async def test_another_users_payment_method_is_404(
 
 
 async def test_api_keys_cannot_change_payment_methods(
-    stripe_client: httpx.AsyncClient, stripe_user: Any, issue_stripe_key: Callable[[Any], str]
+    stripe_client: httpx.AsyncClient, stripe_user: Any, issue_stripe_key: KeyIssuer
 ) -> None:
     pm = (await add(stripe_client)).json()["paymentMethod"]["id"]
-    headers = {"Authorization": f"Bearer {issue_stripe_key(stripe_user)}"}
+    headers = (await issue_stripe_key(stripe_user)).headers
     listed = await stripe_client.get(PMS, headers=headers)
     assert [m["id"] for m in listed.json()["paymentMethods"]] == [pm]
     for r in (

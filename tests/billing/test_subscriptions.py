@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.billing.conftest import KeyIssuer
 
 PLANS = "/api/billing/plans"
 CHANGE = "/api/billing/change-plan"
@@ -152,10 +153,10 @@ async def test_bad_interval_is_400(
 
 
 async def test_api_keys_cannot_change_the_plan_or_cancel(
-    stripe_client: httpx.AsyncClient, stripe_user: Any, issue_stripe_key: Callable[[Any], str]
+    stripe_client: httpx.AsyncClient, stripe_user: Any, issue_stripe_key: KeyIssuer
 ) -> None:
     await subscribe(stripe_client)
-    headers = {"Authorization": f"Bearer {issue_stripe_key(stripe_user)}"}
+    headers = (await issue_stripe_key(stripe_user)).headers
     ids = await plan_ids(stripe_client)
     preview = await stripe_client.get(f"{CHANGE}?planId={ids['FREE']}", headers=headers)
     assert preview.status_code == 200

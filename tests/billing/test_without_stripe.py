@@ -11,6 +11,7 @@ import pytest
 
 from llmportal.portal import Portal
 from llmportal.usage.service import month_bounds
+from tests.conftest import KeyFactory
 from tests.fixtures import factories
 from tests.usage.helpers import record, write
 
@@ -172,9 +173,9 @@ async def test_every_billing_endpoint_needs_authentication(client: httpx.AsyncCl
 
 
 async def test_api_keys_read_billing_but_cannot_change_it(
-    client: httpx.AsyncClient, user: Any, issue_key: Callable[[Any], str]
+    client: httpx.AsyncClient, user: Any, key_for: KeyFactory
 ) -> None:
-    headers = {"Authorization": f"Bearer {issue_key(user)}"}
+    headers = (await key_for(user)).headers
     for path in ("/api/billing", "/api/billing/plans", "/api/billing/invoices"):
         assert (await client.get(path, headers=headers)).status_code == 200, path
     plans = (await client.get("/api/billing/plans", headers=headers)).json()["plans"]

@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from llmportal.config import Settings
+from llmportal.portal import Portal
 from tests.chat.helpers import new_message, new_session, stored_files, upload
-from tests.chat.keyauth import KeyFactory
+from tests.conftest import KeyFactory
+from tests.fixtures.api_keys import set_permissions
 
 MODEL = "SmolLM2-135M-Instruct"
 
@@ -176,9 +178,10 @@ async def test_chat_endpoints_need_authentication(
 
 
 async def test_key_without_chat_permission_is_403(
-    client: httpx.AsyncClient, user: Any, key_for: KeyFactory
+    client: httpx.AsyncClient, portal: Portal, user: Any, key_for: KeyFactory
 ) -> None:
-    no_chat = key_for(user, ["files", "images"])
+    key = await key_for(user, ["files", "images"])
+    no_chat = key.headers
     for method, path in (
         ("GET", "/api/chat/sessions"),
         ("POST", "/api/chat/messages"),
@@ -188,7 +191,8 @@ async def test_key_without_chat_permission_is_403(
         assert r.status_code == 403
         assert r.json() == {"error": "This API key lacks the 'chat' permission"}
 
-    with_chat = key_for(user, ["chat"])
+    await set_permissions(portal, key, ["chat"])
+    with_chat = key.headers
     r = await client.post("/api/chat/sessions", headers=with_chat, json={"title": "via key"})
     assert r.status_code == 201
     r = await client.get("/api/chat/sessions", headers=with_chat)

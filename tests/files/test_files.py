@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from llmportal.config import Settings
+from llmportal.portal import Portal
 from tests.chat.helpers import PNG, multipart_body, stored_files
-from tests.chat.keyauth import KeyFactory
+from tests.conftest import KeyFactory
+from tests.fixtures.api_keys import set_permissions
 
 
 async def upload_file(
@@ -136,9 +138,10 @@ async def test_files_need_authentication(client: httpx.AsyncClient, method: str,
 
 
 async def test_key_needs_files_permission(
-    client: httpx.AsyncClient, user: Any, key_for: KeyFactory
+    client: httpx.AsyncClient, portal: Portal, user: Any, key_for: KeyFactory
 ) -> None:
-    chat_only = key_for(user, ["chat"])
+    key = await key_for(user, ["chat"])
+    chat_only = key.headers
     for method, path in (
         ("GET", "/api/files"),
         ("POST", "/api/files/upload"),
@@ -151,7 +154,8 @@ async def test_key_needs_files_permission(
             403,
             {"error": "This API key lacks the 'files' permission"},
         )
-    with_files = key_for(user, ["files"])
+    await set_permissions(portal, key, ["files"])
+    with_files = key.headers
     r = await upload_file(client, "k.txt", b"via key", headers=with_files)
     assert r.status_code == 201
     assert (await client.get("/api/files", headers=with_files)).json()["total"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import httpx
 import pytest
 
 from llmportal.config import PlanConfig
+from llmportal.library.files import MAX_UPLOAD_BYTES
 from llmportal.portal import Portal
+from tests.chat.helpers import multipart_body
 from tests.library.helpers import MP4, PNG, create_item, upload, uploaded
 
 
@@ -56,8 +59,10 @@ async def test_upload_takes_title_description_and_tags(user_client: httpx.AsyncC
 
 
 async def test_upload_validation(user_client: httpx.AsyncClient) -> None:
-    r = await user_client.post("/api/stuff/upload", data={"title": "no file"})
-    assert r.status_code == 400 and "file" in r.json()["error"]
+    r = await user_client.post("/api/stuff/upload", files={"title": (None, "no file")})
+    assert (r.status_code, r.json()) == (400, {"error": "file is required"})
+    r = await user_client.post("/api/stuff/upload", data={"title": "not multipart"})
+    assert (r.status_code, r.json()) == (400, {"error": "Expected a multipart/form-data body"})
     r = await user_client.post("/api/stuff/upload", json={"file": "x"})
     assert r.status_code == 400
     r = await upload(user_client, "a.png", PNG, tags="x" * 60)
@@ -76,6 +81,50 @@ async def test_upload_over_50mb_is_413_and_leaves_nothing(
     r = await upload(user_client, "big.bin", big)
     assert r.status_code == 413
     assert "too large" in r.json()["error"]
+    folder = Path(portal.settings.storage_dir) / user.id
+    assert not folder.exists() or list(folder.iterdir()) == []
+    assert (await user_client.get("/api/stuff")).json()["total"] == 0
+
+
+class Streamed:
+    """A body sent in 1 MiB chunks without a Content-Length (so only the reader can stop it),
+    optionally cut off after `cut` bytes; counts the chunks the portal asked for."""
+
+    def __init__(self, body: bytes, cut: int | None = None) -> None:
+        self.body, self.end, self.sent = body, len(body) if cut is None else cut, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, self.end, 1 << 20):
+            self.sent += 1
+            yield self.body[start : min(start + (1 << 20), self.end)]
+
+
+async def test_over_limit_streamed_upload_is_413_and_leaves_no_file(
+    user_client: httpx.AsyncClient, portal: Portal, user: Any
+) -> None:
+    body, headers = multipart_body(
+        [("title", None, b"big"), ("file", "big.bin", b"\1" * (MAX_UPLOAD_BYTES + (20 << 20)))]
+    )
+    streamed = Streamed(body)
+    r = await user_client.post("/api/stuff/upload", content=streamed, headers=headers)
+    assert r.status_code == 413, r.text
+    assert "too large" in r.json()["error"]
+    # Refused as the limit was crossed: the last 20 MiB were never read.
+    assert streamed.sent <= (MAX_UPLOAD_BYTES >> 20) + 2
+    folder = Path(portal.settings.storage_dir) / user.id
+    assert not folder.exists() or list(folder.iterdir()) == []
+    stats = (await user_client.get("/api/stuff/stats")).json()
+    assert (stats["total"], stats["storageUsed"]) == (0, 0)
+
+
+async def test_upload_cut_off_midway_leaves_no_file(
+    user_client: httpx.AsyncClient, portal: Portal, user: Any
+) -> None:
+    body, headers = multipart_body([("file", "half.bin", b"\2" * (3 << 20))])
+    r = await user_client.post(
+        "/api/stuff/upload", content=Streamed(body, cut=2 << 20), headers=headers
+    )
+    assert (r.status_code, r.json()) == (400, {"error": "Multipart body ended early"})
     folder = Path(portal.settings.storage_dir) / user.id
     assert not folder.exists() or list(folder.iterdir()) == []
     assert (await user_client.get("/api/stuff")).json()["total"] == 0

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from llmportal.portal import Portal
-from tests.fixtures.fake_keys import install_fake_key_auth
+from tests.conftest import KeyFactory
 from tests.usage.helpers import noon, record, today, write
 
 
@@ -272,12 +272,10 @@ async def test_an_api_key_reads_its_owners_summary(
     client: httpx.AsyncClient,
     user: Any,
     make_user: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
+    key_for: KeyFactory,
 ) -> None:
     await seed(portal, user, await make_user())
-    token = install_fake_key_auth(portal, monkeypatch)(user)
-    r = await client.get(
-        "/api/usage/summary?period=7d", headers={"Authorization": f"Bearer {token}"}
-    )
+    key = await key_for(user)
+    r = await client.get("/api/usage/summary?period=7d", headers=key.headers)
     assert r.status_code == 200
     assert r.json()["stats"]["totalRequests"] == 3

@@ -9,19 +9,13 @@ from llmportal.db import Base, IdMixin, TimestampMixin, utcnow
 
 
 class CanvasDocument(IdMixin, TimestampMixin, Base):
-    """One document per chat session.
-
-    TODO(merge): session_id should reference chat_sessions(id) ON DELETE CASCADE once the chat
-    domain is merged; until then it is a plain string and ownership is by user_id.
-    """
+    """One document per chat session: deleting the session deletes its canvas and versions."""
 
     __tablename__ = "canvas_documents"
-    __table_args__ = (
-        UniqueConstraint("user_id", "session_id", name="uq_canvas_documents_user_session"),
-    )
+    __table_args__ = (UniqueConstraint("session_id", name="uq_canvas_documents_session"),)
 
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(300))
     content: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)

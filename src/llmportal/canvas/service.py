@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.canvas.models import CanvasDocument, CanvasVersion
 from llmportal.canvas.schemas import CanvasPut, document_out
+from llmportal.chat.models import ChatSession
 from llmportal.db import utcnow
 from llmportal.errors import PortalError, not_found
 
@@ -16,17 +17,17 @@ RECENT_SNAPSHOTS = 10
 
 
 async def find_document(db: AsyncSession, user_id: str, session_id: str) -> CanvasDocument | None:
-    """The user's document for the session; 404 when the session's canvas is another user's.
-
-    TODO(merge): check the chat session exists and belongs to the user (404 otherwise).
-    """
-    docs = list(
-        await db.scalars(select(CanvasDocument).where(CanvasDocument.session_id == session_id))
+    """The session's document, or None when it has none yet. 404 when the chat session does not
+    exist or is another user's: the canvas belongs to its session."""
+    owned = await db.scalar(
+        select(ChatSession.id).where(ChatSession.id == session_id, ChatSession.user_id == user_id)
     )
-    mine = next((d for d in docs if d.user_id == user_id), None)
-    if mine is None and docs:
-        raise not_found("Canvas document not found")
-    return mine
+    if owned is None:
+        raise not_found("Chat session not found")
+    doc: CanvasDocument | None = await db.scalar(
+        select(CanvasDocument).where(CanvasDocument.session_id == session_id)
+    )
+    return doc
 
 
 async def get_document(db: AsyncSession, user_id: str, session_id: str) -> CanvasDocument:

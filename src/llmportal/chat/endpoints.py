@@ -20,6 +20,7 @@ from llmportal.chat.schemas import (
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.gateway.tokens import TokenCounter
 from llmportal.portal import Portal
+from llmportal.quota import storage as allowance
 from llmportal.uploads import (
     download_response,
     multipart_upload,
@@ -162,18 +163,23 @@ async def rate_message(
 async def upload_attachments(
     request: Request, principal: ChatPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
+    user, per_file = principal.user, portal.settings.max_upload_bytes
+    left = await allowance.before_upload(db, portal.settings, user)
     # Authenticated: end the read transaction so no connection is held while the body streams.
     await db.commit()
     storage = storage_for(portal)
-    async with multipart_upload(
-        request,
-        storage,
-        principal.user.id,
-        file_field="files",
-        max_files=attachments.MAX_FILES_PER_UPLOAD,
-        max_bytes=portal.settings.max_upload_bytes,
-    ) as upload:
-        rows = await attachments.create_from_upload(db, principal.user.id, upload.files)
+    with left.streaming(per_file):
+        async with multipart_upload(
+            request,
+            storage,
+            user.id,
+            file_field="files",
+            max_files=attachments.MAX_FILES_PER_UPLOAD,
+            max_bytes=left.max_bytes(per_file),
+        ) as upload:
+            total = sum(f.size for f in upload.files)
+            await allowance.reserve(db, portal.settings, user, total)
+            rows = await attachments.create_from_upload(db, user.id, upload.files)
     return {"attachments": [attachment_out(a) for a in rows]}
 
 

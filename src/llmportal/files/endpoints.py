@@ -8,6 +8,7 @@ from starlette.responses import FileResponse
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.files import service
 from llmportal.files.schemas import file_out
+from llmportal.quota import storage as allowance
 from llmportal.uploads import (
     download_response,
     multipart_upload,
@@ -35,17 +36,21 @@ async def list_files(
 async def upload_file(
     request: Request, principal: FilesPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
+    user, per_file = principal.user, portal.settings.max_upload_bytes
+    left = await allowance.before_upload(db, portal.settings, user)
     # Authenticated: end the read transaction so no connection is held while the body streams.
     await db.commit()
-    async with multipart_upload(
-        request,
-        storage_for(portal),
-        principal.user.id,
-        file_field="file",
-        max_files=1,
-        max_bytes=portal.settings.max_upload_bytes,
-    ) as upload:
-        row = await service.create(db, principal.user.id, upload.files[0])
+    with left.streaming(per_file):
+        async with multipart_upload(
+            request,
+            storage_for(portal),
+            user.id,
+            file_field="file",
+            max_files=1,
+            max_bytes=left.max_bytes(per_file),
+        ) as upload:
+            await allowance.reserve(db, portal.settings, user, upload.files[0].size)
+            row = await service.create(db, user.id, upload.files[0])
     return file_out(row)
 
 

@@ -30,6 +30,7 @@ from llmportal.library.schemas import (
     collection_out,
     item_out,
 )
+from llmportal.quota import storage as allowance
 from llmportal.storage import LocalStorage
 
 LibraryPrincipal = Annotated[Principal, Depends(require_permission("library"))]
@@ -106,18 +107,14 @@ async def upload(
     storage: Storage,
 ) -> dict[str, Any]:
     user = principal.user
-    remaining = await service.storage_remaining(db, portal.settings, user)
-    limit = service.storage_limit(portal.settings, user)
-    if remaining <= 0:
-        raise service.storage_full(limit)
-    try:
+    left = await allowance.before_upload(db, portal.settings, user)
+    # End the read transaction so no connection (nor an old SQLite snapshot) is held while the
+    # body streams; the allowance is checked again when the item is written.
+    await db.commit()
+    with left.streaming(MAX_UPLOAD_BYTES):
         received = await receive_upload(
-            request, storage, user.id, max_bytes=min(MAX_UPLOAD_BYTES, remaining)
+            request, storage, user.id, max_bytes=left.max_bytes(MAX_UPLOAD_BYTES)
         )
-    except PortalError as exc:
-        if exc.status == 413 and remaining < MAX_UPLOAD_BYTES:
-            raise service.storage_full(limit) from None
-        raise
     stored = received.stored
     try:
         try:

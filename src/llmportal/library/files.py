@@ -13,10 +13,10 @@ from urllib.parse import quote
 import anyio
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.datastructures import UploadFile
 
 from llmportal.errors import PortalError
-from llmportal.storage import CHUNK, LocalStorage, StoredObject, upload_chunks
+from llmportal.storage import CHUNK, LocalStorage, StoredObject
+from llmportal.uploads import receive_multipart
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_INDEXED_TEXT = 1024 * 1024  # uploaded text up to this size is kept as searchable content
@@ -49,20 +49,14 @@ async def receive_upload(
 ) -> ReceivedUpload:
     """Stream the multipart field `file` into the user's storage; the other text fields too.
 
-    The one place that reads the request body: swap in a true streaming multipart reader here.
+    The body is read as it arrives (uploads.receive_multipart): a file over `max_bytes` is
+    refused with 413 while streaming, and nothing is left in storage on any error.
     """
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:
-        raise PortalError(413, f"File too large (limit {MAX_UPLOAD_BYTES} bytes)")
-    async with request.form(max_files=1, max_fields=20) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise PortalError(400, "file is required (multipart/form-data field 'file')")
-        stored = await storage.save_stream(
-            user_id, upload_chunks(upload), filename=upload.filename, max_bytes=max_bytes
-        )
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        return ReceivedUpload(stored, upload.filename, fields)
+    upload = await receive_multipart(
+        request, storage, user_id, file_field="file", max_files=1, max_bytes=max_bytes
+    )
+    (received,) = upload.files
+    return ReceivedUpload(received.stored, received.filename, upload.fields)
 
 
 def item_type_for(mime_type: str, filename: str | None) -> str:

@@ -12,10 +12,10 @@ from llmportal.errors import PortalError, not_found
 from llmportal.library.models import ITEM_TYPES, Collection, CollectionItem, ContentItem
 from llmportal.library.schemas import ItemCreate, ItemFilters, ItemUpdate, UploadFields
 from llmportal.library.search import SearchClause, search_terms
+from llmportal.quota import storage as allowance
 from llmportal.storage import StoredObject, display_name
 from llmportal.users.models import User
 
-DEFAULT_STORAGE_LIMIT = 5 * 1024**3
 STATS_KEYS = {
     "IMAGE": "images",
     "VIDEO": "videos",
@@ -31,37 +31,6 @@ _SORTS = {
     "name_desc": (func.lower(ContentItem.title).desc(), ContentItem.id.desc()),
     "size": (ContentItem.size.desc(), ContentItem.created_at.desc(), ContentItem.id.desc()),
 }
-
-
-def storage_full(limit: int) -> PortalError:
-    return PortalError(413, f"Storage limit reached ({limit} bytes for your plan)")
-
-
-def storage_limit(settings: Settings, user: User) -> int:
-    for plan in settings.catalog.plans:
-        if plan.tier == user.plan_tier:
-            return plan.storage_bytes
-    return DEFAULT_STORAGE_LIMIT
-
-
-async def storage_used(db: AsyncSession, user_id: str) -> int:
-    used = await db.scalar(
-        select(func.coalesce(func.sum(ContentItem.size), 0)).where(ContentItem.user_id == user_id)
-    )
-    return int(used or 0)
-
-
-async def storage_remaining(db: AsyncSession, settings: Settings, user: User) -> int:
-    return storage_limit(settings, user) - await storage_used(db, user.id)
-
-
-async def _reserve(db: AsyncSession, settings: Settings, user: User, size: int) -> None:
-    """Refuse `size` more bytes past the plan's limit. Locks the user row on PostgreSQL so
-    concurrent writes of one user are checked one after another."""
-    await db.execute(select(User.id).where(User.id == user.id).with_for_update())
-    limit = storage_limit(settings, user)
-    if size > 0 and await storage_used(db, user.id) + size > limit:
-        raise storage_full(limit)
 
 
 async def get_item(db: AsyncSession, user_id: str, item_id: str) -> ContentItem:
@@ -148,7 +117,7 @@ async def create_item(
     db: AsyncSession, settings: Settings, user: User, data: ItemCreate
 ) -> ContentItem:
     size = _text_size(data.content)
-    await _reserve(db, settings, user, size)
+    await allowance.reserve(db, settings, user, size)
     item = ContentItem(
         user_id=user.id,
         type=data.type,
@@ -180,7 +149,7 @@ async def create_uploaded_item(
     text_content: str | None,
     fields: UploadFields,
 ) -> ContentItem:
-    await _reserve(db, settings, user, stored.size)
+    await allowance.reserve(db, settings, user, stored.size)
     file_name = display_name(original_name)
     item = ContentItem(
         user_id=user.id,
@@ -234,10 +203,13 @@ async def stats(db: AsyncSession, settings: Settings, user: User) -> dict[str, i
         .group_by(ContentItem.type)
     )
     out = {"total": 0, **{key: 0 for key in STATS_KEYS.values()}}
-    used = 0
-    for item_type, count, size in rows:
+    for item_type, count, _size in rows:
         if item_type in ITEM_TYPES:
             out[STATS_KEYS[item_type]] = int(count)
         out["total"] += int(count)
-        used += int(size)
-    return {**out, "storageUsed": used, "storageLimit": storage_limit(settings, user)}
+    # Storage is the plan's one allowance: library items, files and chat attachments together.
+    return {
+        **out,
+        "storageUsed": await allowance.storage_used(db, user.id),
+        "storageLimit": allowance.storage_limit(settings, user),
+    }

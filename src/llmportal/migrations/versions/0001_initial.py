@@ -201,31 +201,6 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
-        "canvas_documents",
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("session_id", sa.String(length=64), nullable=False),
-        sa.Column("title", sa.String(length=300), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("snapshot_seq", sa.Integer(), nullable=False),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_canvas_documents_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_canvas_documents")),
-        sa.UniqueConstraint("user_id", "session_id", name="uq_canvas_documents_user_session"),
-    )
-    with op.batch_alter_table("canvas_documents", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_canvas_documents_session_id"), ["session_id"], unique=False
-        )
-
-    op.create_table(
         "chat_sessions",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=True),
@@ -452,26 +427,33 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "canvas_versions",
-        sa.Column("document_id", sa.String(length=32), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        "canvas_documents",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("session_id", sa.String(length=32), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("snapshot_seq", sa.Integer(), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["document_id"],
-            ["canvas_documents.id"],
-            name=op.f("fk_canvas_versions_document_id_canvas_documents"),
+            ["session_id"],
+            ["chat_sessions.id"],
+            name=op.f("fk_canvas_documents_session_id_chat_sessions"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_canvas_versions")),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_canvas_documents_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_canvas_documents")),
+        sa.UniqueConstraint("session_id", name="uq_canvas_documents_session"),
     )
-    with op.batch_alter_table("canvas_versions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_canvas_versions_document_seq", ["document_id", "seq"], unique=False
-        )
+    with op.batch_alter_table("canvas_documents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_canvas_documents_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "chat_messages",
@@ -521,6 +503,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_collection_items_item_id"), ["item_id"], unique=False)
 
     op.create_table(
+        "canvas_versions",
+        sa.Column("document_id", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("created_at", llmportal.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["canvas_documents.id"],
+            name=op.f("fk_canvas_versions_document_id_canvas_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_canvas_versions")),
+    )
+    with op.batch_alter_table("canvas_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_canvas_versions_document_seq", ["document_id", "seq"], unique=False
+        )
+
+    op.create_table(
         "chat_attachments",
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("message_id", sa.String(length=32), nullable=True),
@@ -558,15 +562,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_chat_attachments_message_id"))
 
     op.drop_table("chat_attachments")
+    with op.batch_alter_table("canvas_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_canvas_versions_document_seq")
+
+    op.drop_table("canvas_versions")
     with op.batch_alter_table("collection_items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_collection_items_item_id"))
 
     op.drop_table("collection_items")
     op.drop_table("chat_messages")
-    with op.batch_alter_table("canvas_versions", schema=None) as batch_op:
-        batch_op.drop_index("ix_canvas_versions_document_seq")
+    with op.batch_alter_table("canvas_documents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_canvas_documents_user_id"))
 
-    op.drop_table("canvas_versions")
+    op.drop_table("canvas_documents")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_records_user_created")
         batch_op.drop_index("ix_usage_records_key_created")
@@ -607,10 +615,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_chat_sessions_user_updated")
 
     op.drop_table("chat_sessions")
-    with op.batch_alter_table("canvas_documents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_canvas_documents_session_id"))
-
-    op.drop_table("canvas_documents")
     op.drop_table("billing_customers")
     with op.batch_alter_table("backup_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_backup_codes_user_id"))
