@@ -24,13 +24,14 @@ from llmportal.portal import Portal
 from tests.fixtures import factories
 from tests.security.conftest import client_for
 
-Access = Literal["public", "user", "browser"]
+Access = Literal["public", "user", "browser", "admin"]
 ALL_PERMISSIONS = ["chat", "images", "vision", "files", "library"]
 
 
 @dataclass(frozen=True)
 class Rule:
-    access: Access  # public: no credentials; user: session or key; browser: session only
+    access: Access  # public: no credentials; user: session or key; browser: session only;
+    # admin: role ADMIN (session or key), 403 for everyone else
     permission: str | None = None  # what an API key needs
     body: Any = None  # a valid JSON body, so validation cannot answer before the owner check
     query: dict[str, str] = field(default_factory=dict)
@@ -39,6 +40,7 @@ class Rule:
 PUBLIC = Rule("public")
 USER = Rule("user")
 BROWSER = Rule("browser")
+ADMIN = Rule("admin")
 
 
 def chat(**kw: Any) -> Rule:
@@ -63,6 +65,19 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # bearer METRICS_TOKEN, or loopback only (tests/ops)
+    ("GET", "/assets/{name}"): PUBLIC,  # the web app's built assets
+    ("GET", "/{page:path}"): PUBLIC,  # the web app's pages; unknown /api paths stay JSON 404
+    # Admin API: role ADMIN only
+    ("GET", "/api/admin/users"): ADMIN,
+    ("GET", "/api/admin/users/{user_id}"): ADMIN,
+    ("PATCH", "/api/admin/users/{user_id}"): Rule("admin", body={"status": "SUSPENDED"}),
+    ("POST", "/api/admin/users/{user_id}/reset-2fa"): ADMIN,
+    ("GET", "/api/admin/users/{user_id}/usage"): ADMIN,
+    ("GET", "/api/admin/usage"): ADMIN,
+    ("GET", "/api/admin/audit"): ADMIN,
+    ("GET", "/api/admin/models"): ADMIN,
+    ("POST", "/api/admin/models/reload"): ADMIN,
     # accounts
     ("POST", "/api/auth/register"): PUBLIC,
     ("POST", "/api/auth/verify-email"): PUBLIC,
@@ -341,7 +356,7 @@ async def test_without_credentials_every_private_route_is_401(world: World) -> N
 async def test_another_users_ids_are_404_by_session(world: World) -> None:
     failures = []
     for (method, path), rule in sorted(ROUTES.items()):
-        if "{" not in path or rule.access == "public":
+        if "{" not in path or rule.access in ("public", "admin"):
             continue
         r = await _call(world.intruder, method, path, rule, world.ids)
         failures.append(_error(r, 404, f"{method} {path} as another user"))
@@ -352,11 +367,23 @@ async def test_another_users_ids_are_404_by_session(world: World) -> None:
 async def test_another_users_ids_by_api_key_are_404_or_browser_only_403(world: World) -> None:
     failures = []
     for (method, path), rule in sorted(ROUTES.items()):
-        if "{" not in path or rule.access == "public":
+        if "{" not in path or rule.access in ("public", "admin"):
             continue
         r = await _call(world.intruder, method, path, rule, world.ids, _bearer(world.intruder_key))
         expected = 403 if rule.access == "browser" else 404
         failures.append(_error(r, expected, f"{method} {path} by another user's key"))
+    assert [f for f in failures if f] == []
+    await _owner_still_has_everything(world)
+
+
+async def test_admin_routes_are_403_to_users_by_session_and_key(world: World) -> None:
+    failures = []
+    for (method, path), rule in sorted(ROUTES.items()):
+        if rule.access != "admin":
+            continue
+        for auth in ({}, _bearer(world.intruder_key)):
+            r = await _call(world.intruder, method, path, rule, world.ids, auth)
+            failures.append(_error(r, 403, f"{method} {path} as a non-admin"))
     assert [f for f in failures if f] == []
     await _owner_still_has_everything(world)
 

@@ -76,7 +76,7 @@ async def test_register_verify_login_chat_and_create_key(
             await page.get_by_role("link", name="Create an account").click()
             await page.get_by_label("Name").fill("Browser Tester")
             await page.get_by_label("Email").fill(EMAIL)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.screenshot(path=shots / "desktop-register.png")
             await page.get_by_role("button", name="Create account").click()
             await expect(
@@ -86,7 +86,7 @@ async def test_register_verify_login_chat_and_create_key(
             # Signing in before verifying is refused with the server's message.
             await page.goto("/login")
             await page.get_by_label("Email").fill(EMAIL)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page.get_by_role("alert")).to_have_text("Email not verified")
 
@@ -103,7 +103,7 @@ async def test_register_verify_login_chat_and_create_key(
             # Sign in; the app lands on the chat.
             await page.get_by_role("link", name="Sign in").click()
             await page.get_by_label("Email").fill(EMAIL)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page).to_have_url(re.compile(r"/chat$"))
             models = page.get_by_label("Model")
@@ -254,7 +254,7 @@ async def test_two_factor_setup_sign_in_with_the_code_step_and_disable(
             _watch_console(page, problems)
             await page.goto("/settings")
             await page.get_by_label("Email").fill(email)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             # Back on the page asked for before signing in.
             await expect(page).to_have_url(re.compile(r"/settings$"))
@@ -274,7 +274,7 @@ async def test_two_factor_setup_sign_in_with_the_code_step_and_disable(
             await page.get_by_role("button", name="Menu").click()
             await page.get_by_role("button", name="Sign out").click()
             await page.get_by_label("Email").fill(email)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             code = page.get_by_label("Two-factor code")
             await expect(code).to_be_visible()
@@ -328,7 +328,7 @@ async def test_answers_render_as_highlighted_and_sanitised_markdown(
             _watch_console(page, problems)
             await page.goto("/login")
             await page.get_by_label("Email").fill(email)
-            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()
             await expect(page).to_have_url(re.compile(r"/chat$"))
             # An answer stored in a session, as a model might have written it.
@@ -400,7 +400,7 @@ async def _sign_in(page: Any, server: WebServer, email: str) -> None:
     server.cli("user", "set-plan", "--email", email, "--plan", "UNLIMITED")
     await page.goto("/login")
     await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(r"/chat$"))
 
