@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     config: str | None = None
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
+    # Per-rule overrides of the account endpoints' limits, e.g. {"login": 100} behind a NAT
+    # where many users share one address (rules: register, resend-verification,
+    # forgot-password, login, 2fa, password-change).
+    rate_limits: dict[str, int] = Field(default_factory=dict)
     login_max_failures: int = Field(default=10, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
 

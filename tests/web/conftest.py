@@ -101,6 +101,8 @@ def web_server(
             "LLMPORTAL_PUBLIC_URL": url,
             "LLMPORTAL_PORT": str(port),
             "LLMPORTAL_CONFIG": str(config),
+            # Every browser test signs in from 127.0.0.1 against this one server.
+            "LLMPORTAL_RATE_LIMITS": '{"login": 1000, "register": 1000}',
         }
     )
     log_path = tmp / "server.log"

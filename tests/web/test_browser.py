@@ -273,6 +273,7 @@ async def test_two_factor_setup_sign_in_with_the_code_step_and_disable(
             # Signing in now takes a second step.
             await page.get_by_role("button", name="Menu").click()
             await page.get_by_role("button", name="Sign out").click()
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             await page.get_by_label("Email").fill(email)
             await page.get_by_label("Password", exact=True).fill(PASSWORD)
             await page.get_by_role("button", name="Sign in").click()

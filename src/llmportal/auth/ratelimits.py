@@ -47,7 +47,8 @@ def _limited(rule: Rule, decision: Decision) -> PortalError:
 
 async def enforce(portal: Portal, rule: Rule, subject: str, response: Response | None) -> None:
     """Count one hit; 429 with Retry-After past the limit, X-RateLimit-* headers either way."""
-    decision = await portal.limiter.hit(f"{rule.name}:{subject}", rule.limit, rule.window_s)
+    limit = portal.settings.rate_limits.get(rule.name, rule.limit)
+    decision = await portal.limiter.hit(f"{rule.name}:{subject}", limit, rule.window_s)
     if not decision.allowed:
         raise _limited(rule, decision)
     if response is not None:
@@ -60,7 +61,8 @@ def per_ip(rule: Rule) -> Callable[..., AsyncIterator[None]]:
     async def dependency(
         portal: PortalDep, ip: ClientIP, response: Response
     ) -> AsyncIterator[None]:
-        decision = await portal.limiter.hit(f"{rule.name}:ip:{ip}", rule.limit, rule.window_s)
+        limit = portal.settings.rate_limits.get(rule.name, rule.limit)
+        decision = await portal.limiter.hit(f"{rule.name}:ip:{ip}", limit, rule.window_s)
         if not decision.allowed:
             raise _limited(rule, decision)
         response.headers.update(decision.headers())
