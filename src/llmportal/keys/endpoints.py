@@ -117,7 +117,11 @@ async def key_requests(
 
 async def startup(portal: Portal) -> None:
     portal.services["key_authenticator"] = authenticate_key
-    portal.services["key_cache"] = KeyCache()
+    # Several instances (Redis configured): no cache, so a revoke or a suspension made on one
+    # instance is refused by every other at once. One process: a 1-second cache that its own
+    # writes clear immediately.
+    if portal.redis is None:
+        portal.services["key_cache"] = KeyCache()
     tracker = LastUsedTracker(portal.sessionmaker)
     tracker.start()
     portal.services["key_last_used"] = tracker
