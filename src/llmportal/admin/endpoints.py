@@ -15,6 +15,7 @@ from llmportal.errors import PortalError
 from llmportal.gateway import reload as gateway_reload
 from llmportal.portal import Portal
 from llmportal.usage import service as usage
+from llmportal.usage.params import SummaryQuery
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -66,58 +67,25 @@ async def reset_two_factor(
     return {"success": True, "user": admin_user(user)}
 
 
-def _usage_query(user_id: str | None, **params: Any) -> usage.UsageQuery:
-    return usage.parse_query(user_id, **params)
-
-
 @router.get("/users/{user_id}/usage")
 async def user_usage(
     user_id: str,
     admin: AdminPrincipal,
     db: DbSession,
     ip: ClientIP,
-    period: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
-    model: str | None = None,
-    status: str | None = None,
+    params: SummaryQuery,
 ) -> dict[str, Any]:
     user = await service.get_user(db, user_id)
-    query = _usage_query(
-        user.id,
-        period=period,
-        from_=from_,
-        to=to,
-        api_key_id=api_key_id,
-        model=model,
-        status=status,
-    )
+    query = params.query(user.id)
     await service.audit(db, admin, ip, "user.usage_viewed", user)
     return await usage.summary(db, query)
 
 
 @router.get("/usage")
 async def portal_usage(
-    admin: AdminPrincipal,
-    db: DbSession,
-    period: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
-    model: str | None = None,
-    status: str | None = None,
+    admin: AdminPrincipal, db: DbSession, params: SummaryQuery
 ) -> dict[str, Any]:
-    query = _usage_query(
-        None,
-        period=period,
-        from_=from_,
-        to=to,
-        api_key_id=api_key_id,
-        model=model,
-        status=status,
-    )
-    return await usage.summary(db, query)
+    return await usage.summary(db, params.query(None))
 
 
 def _health(portal: Portal) -> HealthChecker:

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from llmportal.deps import CurrentUser, DbSession
 from llmportal.usage import service
+from llmportal.usage.params import SummaryQuery
 
 router = APIRouter(prefix="/api/usage", tags=["usage"])
 
 
 @router.get("/summary")
-async def usage_summary(
-    user: CurrentUser,
-    db: DbSession,
-    period: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
-    model: str | None = None,
-    status: str | None = None,
-) -> dict[str, Any]:
-    query = service.parse_query(
-        user.id,
-        period=period,
-        from_=from_,
-        to=to,
-        api_key_id=api_key_id,
-        model=model,
-        status=status,
-    )
-    return await service.summary(db, query)
+async def usage_summary(user: CurrentUser, db: DbSession, params: SummaryQuery) -> dict[str, Any]:
+    return await service.summary(db, params.query(user.id))
 
 
 @router.get("/filters")
