@@ -128,8 +128,10 @@ async def logout(
 
 
 @router.post("/2fa/setup")
-async def twofa_setup(principal: BrowserPrincipal, db: DbSession) -> FastJSONResponse:
-    body = await twofactor.setup(db, principal.user)
+async def twofa_setup(
+    principal: BrowserPrincipal, db: DbSession, portal: PortalDep
+) -> FastJSONResponse:
+    body = await twofactor.setup(db, portal.secret_key, principal.user)
     # The secret is shown once; keep it out of caches.
     return FastJSONResponse(body, headers={"Cache-Control": "no-store"})
 

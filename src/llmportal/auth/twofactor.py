@@ -18,6 +18,7 @@ from llmportal.auth.models import BackupCode
 from llmportal.db import utcnow
 from llmportal.errors import PortalError
 from llmportal.security.passwords import verify_password
+from llmportal.security.sealing import seal, unseal
 from llmportal.security.tokens import keyed_hash
 from llmportal.users.models import User
 
@@ -27,6 +28,7 @@ DRIFT_STEPS = 1
 BACKUP_CODE_COUNT = 10
 _BACKUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
 _TOTP_RE = re.compile(r"^\d{6}$")
+_SEAL_PURPOSE = "totp"
 
 
 def clock() -> float:
@@ -47,12 +49,12 @@ def new_backup_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-async def setup(db: AsyncSession, user: User) -> dict[str, Any]:
+async def setup(db: AsyncSession, secret_key: str, user: User) -> dict[str, Any]:
     """A fresh secret, pending until a code from it is verified."""
     if user.totp_enabled:
         raise PortalError(409, "Two-factor authentication is already enabled")
     secret = pyotp.random_base32()
-    user.totp_secret = secret
+    user.totp_secret = seal(secret_key, _SEAL_PURPOSE, secret)
     user.totp_last_step = None
     await db.flush()
     url = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
@@ -63,11 +65,14 @@ async def setup(db: AsyncSession, user: User) -> dict[str, Any]:
     }
 
 
-async def _claim_totp(db: AsyncSession, user: User, token: str) -> bool:
+async def _claim_totp(db: AsyncSession, secret_key: str, user: User, token: str) -> bool:
     """True when `token` is the TOTP of a step within the drift and after the last one used."""
     if not user.totp_secret or not _TOTP_RE.match(token):
         return False
-    totp = pyotp.TOTP(user.totp_secret)
+    secret = unseal(secret_key, _SEAL_PURPOSE, user.totp_secret)
+    if secret is None:
+        return False
+    totp = pyotp.TOTP(secret)
     now_step = int(clock()) // STEP_S
     for step in range(now_step - DRIFT_STEPS, now_step + DRIFT_STEPS + 1):
         if user.totp_last_step is not None and step <= user.totp_last_step:
@@ -110,7 +115,7 @@ async def check_code(db: AsyncSession, secret_key: str, user: User, code: str) -
     if not code:
         return False
     if _TOTP_RE.match(code):
-        return await _claim_totp(db, user, code)
+        return await _claim_totp(db, secret_key, user, code)
     return await _claim_backup_code(db, secret_key, user, code)
 
 
@@ -120,7 +125,7 @@ async def enable(db: AsyncSession, secret_key: str, user: User, token: str) -> l
         raise PortalError(409, "Two-factor authentication is already enabled")
     if not user.totp_secret:
         raise PortalError(400, "Start two-factor setup first (POST /api/auth/2fa/setup)")
-    if not await _claim_totp(db, user, _normalize(token)):
+    if not await _claim_totp(db, secret_key, user, _normalize(token)):
         raise PortalError(400, "Invalid two-factor code")
     user.totp_enabled = True
     await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))

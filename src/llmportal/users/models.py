@@ -23,7 +23,7 @@ class User(IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")  # ACTIVE | SUSPENDED
     plan_tier: Mapped[str] = mapped_column(String(32), default="FREE")
     email_verified_at: Mapped[datetime | None] = mapped_column()
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(128))
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
