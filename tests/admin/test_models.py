@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from llmportal.gateway.registry import Registry
 from llmportal.portal import Portal
 from tests.conftest import BASE_URL, clear_state, make_settings
 from tests.fixtures import factories, upstreams
+from tests.fixtures.backends import scale_redis_url
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -104,7 +107,8 @@ async def test_reload_swaps_models_without_a_restart(
         config.write_text(_toml(fake_upstream.url, "first-model", "second-model"))
         r = await c.post("/api/admin/models/reload")
         assert r.status_code == 200
-        assert r.json() == {"success": True, "models": ["first-model", "second-model"]}
+        assert r.json()["success"] is True
+        assert r.json()["models"] == ["first-model", "second-model"]
         models = [m["id"] for m in (await c.get("/v1/models")).json()["data"]]
         assert models == ["first-model", "second-model"]
         # An unchanged provider keeps its connection pool.
@@ -124,3 +128,42 @@ async def test_reload_swaps_models_without_a_restart(
         [entry] = audit["entries"]
         assert entry["details"] == {"added": ["second-model"], "removed": []}
         assert entry["actorId"] == admin.id
+
+
+@pytest.mark.skipif(not scale_redis_url(), reason="needs LLMPORTAL_TEST_REDIS_URL")
+async def test_with_redis_a_reload_reaches_every_process(
+    database_url: str, tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    config = tmp_path / "portal.toml"
+    config.write_text(_toml(fake_upstream.url, "first-model"))
+    # Two processes' worth of portal on one database and one Redis, each reading the same file.
+    shared = {"config": str(config), "redis_prefix": f"llmportal-test-reload-{os.getpid()}:"}
+    one = create_app(make_settings(database_url, tmp_path / "one", **shared))
+    two = create_app(make_settings(database_url, tmp_path / "two", **shared))
+    async with LifespanManager(one), LifespanManager(two):
+        admin = await factories.create_user(one.state.portal, admin=True, plan="PRO")
+        try:
+            clients = [
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=a, client=("127.0.0.1", 50031)),
+                    base_url=BASE_URL,
+                )
+                for a in (one, two)
+            ]
+            async with clients[0] as c1, clients[1] as c2:
+                await factories.login(c1, admin.email)
+                await factories.login(c2, admin.email)
+                config.write_text(_toml(fake_upstream.url, "first-model", "second-model"))
+                r = await c1.post("/api/admin/models/reload")
+                assert r.status_code == 200
+                assert r.json()["otherProcessesNotified"] == 1
+
+                models: list[str] = []
+                for _ in range(100):  # the message crosses Redis: allow it a moment
+                    models = [m["id"] for m in (await c2.get("/v1/models")).json()["data"]]
+                    if "second-model" in models:
+                        break
+                    await asyncio.sleep(0.02)
+                assert models == ["first-model", "second-model"]
+        finally:
+            await clear_state(one.state.portal)

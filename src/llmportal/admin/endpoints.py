@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from llmportal.admin import service
 from llmportal.admin.health import HealthChecker
+from llmportal.admin.reload_broadcast import ReloadBroadcast
 from llmportal.admin.schemas import UserPatch, admin_user, audit_entry
 from llmportal.config import ConfigError, load_settings
 from llmportal.deps import AdminPrincipal, ClientIP, DbSession, PortalDep
@@ -127,6 +128,7 @@ async def reload_models(
     before = set(gateway.registry.models)
     await gateway_reload.reload(gateway, catalog)
     after = set(gateway.registry.models)
+    notified = await _broadcast(portal).publish()
     await service.audit(
         db,
         admin,
@@ -135,7 +137,7 @@ async def reload_models(
         added=sorted(after - before),
         removed=sorted(before - after),
     )
-    return {"success": True, "models": sorted(after)}
+    return {"success": True, "models": sorted(after), "otherProcessesNotified": notified}
 
 
 @router.get("/audit")
@@ -159,7 +161,19 @@ async def list_audit(
     }
 
 
+def _broadcast(portal: Portal) -> ReloadBroadcast:
+    broadcast: ReloadBroadcast = portal.services["models_reload"]
+    return broadcast
+
+
+async def startup(portal: Portal) -> None:
+    broadcast = ReloadBroadcast(portal)
+    portal.services["models_reload"] = broadcast
+    await broadcast.start()
+
+
 async def shutdown(portal: Portal) -> None:
+    await _broadcast(portal).stop()
     gateway = portal.services.get("gateway")
     if gateway is not None:
         await gateway_reload.close_retired(gateway)

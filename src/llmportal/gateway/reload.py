@@ -2,8 +2,8 @@
 
 Providers whose configuration did not change are kept (their connection pools, a loaded local
 model); the others are retired, not closed, because completions in flight may still use them:
-they close when the portal shuts down. Applies to the process that runs it (see
-docs/operations.md for several workers or instances).
+they close when the portal shuts down. Applies to the process that runs it; with Redis,
+admin/reload_broadcast.py carries a reload to every other process.
 """
 
 from __future__ import annotations
