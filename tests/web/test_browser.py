@@ -475,6 +475,13 @@ async def test_attachment_by_drop_stop_generating_and_retry(
             )
             stored = await page.evaluate(MESSAGES)
             assert (stored[-1]["role"], stored[-1]["content"]) == ("assistant", TEXT)
+            # The stopped answer is kept for the record but marked superseded, and reopening the
+            # chat shows only the retried one.
+            assert stored[-2]["metadata"]["superseded"] is True
+            await page.reload()
+            assistants = page.locator("article.msg.assistant")
+            await expect(assistants.last.locator(".body")).to_have_text(TEXT)
+            await expect(page.get_by_text("HelloHello")).to_have_count(0)
         finally:
             await browser.close()
     assert problems == []

@@ -226,9 +226,13 @@ export async function chatPage(main, { navigate, rest }) {
         canvas.setSession(st.session.id);
       }
       if (retry) {
-        // Ask again from the last user message: the previous answer stays in the history.
+        // Ask again from the last user message. The stored answer is marked superseded (there is
+        // no message delete): it stays for the record but leaves the conversation.
         const last = st.messages[st.messages.length - 1];
-        if (last?.role === "assistant") st.messages.pop();
+        if (last?.role === "assistant") {
+          st.messages.pop();
+          if (last.id) await patch(`/api/chat/messages/${last.id}`, { metadata: { superseded: true } });
+        }
       } else {
         userMsg = { role: "user", content: text || "(attachments)", attachments: st.pending.slice() };
         st.messages.push(userMsg);
@@ -296,7 +300,7 @@ export async function chatPage(main, { navigate, rest }) {
     }
     if (storedByServer) {
       try {
-        st.messages = (await get(`/api/chat/sessions/${st.session.id}/messages`)).messages || [];
+        st.messages = shown((await get(`/api/chat/sessions/${st.session.id}/messages`)).messages);
       } catch (err) {
         toast(err.message, "error");
       }
@@ -311,6 +315,10 @@ export async function chatPage(main, { navigate, rest }) {
       })
       .catch(() => {});
     input.focus();
+  }
+
+  function shown(messages) {
+    return (messages || []).filter((m) => !m.metadata?.superseded);
   }
 
   async function storeUserMessage(msg) {
@@ -359,7 +367,7 @@ export async function chatPage(main, { navigate, rest }) {
     try {
       const s = await get(`/api/chat/sessions/${id}`);
       st.session = s;
-      st.messages = s.messages || (await get(`/api/chat/sessions/${id}/messages`)).messages || [];
+      st.messages = shown(s.messages || (await get(`/api/chat/sessions/${id}/messages`)).messages);
       heading.textContent = s.title || "New chat";
       if (s.model) st.model = s.model;
       canvas.setSession(s.id);
