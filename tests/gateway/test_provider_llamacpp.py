@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -146,3 +147,16 @@ async def test_local_model_through_the_api(chat: httpx.AsyncClient, gw_portal: P
     assert r.status_code == 200
     kinds = [e["type"] for e in sse_data(r.text)]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+
+
+async def test_loads_at_once_leave_the_process_output_where_it_was() -> None:
+    """llama_cpp points stdout/stderr at /dev/null while it loads; overlapping loads must not
+    leave them there (that silenced whole test runs and would silence a server's logs)."""
+    before = [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]
+    configs = [ProviderConfig(id=f"local{i}", type="llamacpp") for i in range(4)]
+    providers = [LlamaCppProvider(cfg) for cfg in configs]
+    try:
+        await asyncio.gather(*(p.warm_up() for p in providers))
+    finally:
+        await asyncio.gather(*(p.close() for p in providers))
+    assert [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)] == before

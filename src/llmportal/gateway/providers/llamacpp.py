@@ -76,6 +76,12 @@ def llama_messages(req: ChatRequest) -> list[dict[str, str]]:
     return out
 
 
+# llama_cpp hides its loading chatter by pointing the process's stdout/stderr at /dev/null and
+# back; two loads at once in one process (a reload, several apps in tests) could restore the
+# wrong descriptor and silence the process for good. One load or close at a time.
+_FD_SWAP_LOCK = threading.Lock()
+
+
 class LlamaCppProvider:
     def __init__(self, cfg: ProviderConfig, default_max_tokens: int = 1024) -> None:
         self.id = cfg.id
@@ -83,12 +89,11 @@ class LlamaCppProvider:
         self.path = cfg.model_path or bundled_gguf()
         self.default_max_tokens = default_max_tokens
         self._llm: Any = None
-        self._load_lock = threading.Lock()
         self._turn = asyncio.Lock()
         self._closed = False
 
     def _load(self) -> Any:
-        with self._load_lock:
+        with _FD_SWAP_LOCK:
             if self._llm is None:
                 import llama_cpp
 
@@ -229,4 +234,5 @@ class LlamaCppProvider:
         async with self._turn:
             llm, self._llm = self._llm, None
         if llm is not None:
-            llm.close()
+            with _FD_SWAP_LOCK:
+                llm.close()
