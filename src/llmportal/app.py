@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from llmportal.bodyguard import BodyGuardMiddleware
 from llmportal.config import Settings, load_settings
 from llmportal.deps import SESSION_COOKIE
 from llmportal.errors import install_error_handlers
@@ -76,6 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        idle_timeout_s=settings.body_idle_timeout_s,
+        total_timeout_s=settings.body_timeout_s,
+    )
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE

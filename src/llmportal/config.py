@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     config: str | None = None
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     default_max_tokens: int = Field(default=1024, ge=1)
+    # A request body must keep arriving (a chunk within the idle timeout) and be complete
+    # within the total one; past either the answer is 408.
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    body_timeout_s: float = Field(default=600.0, gt=0)
     # Per-rule overrides of the account endpoints' limits, e.g. {"login": 100} behind a NAT
     # where many users share one address (rules: register, resend-verification,
     # forgot-password, login, 2fa, password-change).

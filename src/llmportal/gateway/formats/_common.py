@@ -104,11 +104,18 @@ def require_obj(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
+# Any array in a completion body (messages, content parts, tools, tool calls): a bound, so one
+# request cannot buy seconds of parsing and token counting for a few megabytes of JSON.
+MAX_ARRAY_ITEMS = 4096
+
+
 def require_list(value: Any, path: str, *, non_empty: bool = False) -> list[Any]:
     if not isinstance(value, list):
         raise FormatError(f"{path}: must be an array")
     if non_empty and not value:
         raise FormatError(f"{path}: must not be empty")
+    if len(value) > MAX_ARRAY_ITEMS:
+        raise FormatError(f"{path}: at most {MAX_ARRAY_ITEMS} items")
     return value
 
 
