@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from llmportal.portal import Portal
 from llmportal.users.models import User
 from tests.fixtures import factories
 from tests.fixtures.metrics import scrape
-from tests.fixtures.upstreams import USAGE, FakeUpstream, free_port
+from tests.fixtures.serving import served_in_loop
+from tests.fixtures.upstreams import USAGE, FakeUpstream
 from tests.gateway.conftest import usage_rows
 
 
@@ -78,19 +78,8 @@ async def test_a_known_series_of_completions_moves_the_metrics(
 @pytest.fixture(scope="module")
 async def served(gw_app: FastAPI) -> AsyncIterator[str]:
     """The gateway app on a real socket: the ASGI test transport would buffer a whole stream."""
-    port = free_port()
-    config = uvicorn.Config(
-        gw_app, host="127.0.0.1", port=port, lifespan="off", log_level="critical"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served_in_loop(gw_app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_an_open_stream_is_in_flight_until_it_ends(

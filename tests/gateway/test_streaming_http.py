@@ -1,5 +1,6 @@
 """Streaming over a real socket (uvicorn on 127.0.0.1, in this event loop): deltas arrive as
-they are produced, and a client that hangs up closes the upstream request."""
+they are produced, and a client that hangs up, mid-stream or before the first byte, closes the
+upstream request."""
 
 from __future__ import annotations
 
@@ -9,30 +10,19 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from llmportal.portal import Portal
 from tests.fixtures import factories
-from tests.fixtures.upstreams import FakeUpstream, free_port
+from tests.fixtures.serving import served_in_loop
+from tests.fixtures.upstreams import FakeUpstream
 from tests.gateway.conftest import wait_usage
 
 
 @pytest.fixture(scope="module")
 async def served(gw_app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        gw_app, host="127.0.0.1", port=port, lifespan="off", log_level="critical"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served_in_loop(gw_app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -93,3 +83,20 @@ async def test_local_model_stream_is_relayed_token_by_token(
         "/v1/chat/completions", json={**body, "stream": False, "max_tokens": 2}
     )
     assert r2.status_code == 200
+
+
+@pytest.mark.parametrize("model", ["oa-late", "an-late"])
+async def test_client_gone_before_the_first_byte_is_recorded_as_499(
+    http_chat: httpx.AsyncClient, fake_upstream: FakeUpstream, gw_portal: Portal, model: str
+) -> None:
+    fake_upstream.disconnects.clear()
+    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    asked = len(fake_upstream.requests) + 1
+    request = asyncio.create_task(http_chat.post("/v1/chat/completions", json=body))
+    assert await fake_upstream.wait_requests(asked)
+    request.cancel()  # hang up while the upstream thinks: before the first byte
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert await fake_upstream.wait_disconnect("late")  # the upstream request was cancelled
+    rows = await wait_usage(gw_portal)
+    assert [(x.model, x.status, x.http_status) for x in rows] == [(model, "error", 499)]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -17,13 +18,21 @@ from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_princ
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
-from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
+from llmportal.gateway.service import (
+    DISCONNECTED,
+    FORMATS,
+    Format,
+    GatewayService,
+    Parsed,
+    Relay,
+)
 from llmportal.jsonio import FastJSONResponse
 from llmportal.portal import Portal
 
 log = logging.getLogger("llmportal.gateway")
 router = APIRouter(tags=["completions"])
 _check_chat = _require_permission("chat")
+T = TypeVar("T")
 
 
 async def chat_principal(request: Request, portal: PortalDep) -> Principal:
@@ -43,10 +52,16 @@ def gateway_of(portal: Portal) -> GatewayService:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A streaming response that always closes its body iterator, so a client that goes away
-    closes the upstream request at once instead of whenever the generator is collected."""
+    """A streaming response that always closes its body and the relay under it, so a client
+    that goes away closes the upstream request and accounts the stream at once, instead of
+    whenever the generator is collected, or never when the body was not read at all."""
 
     media_type = "text/event-stream"
+
+    def __init__(self, parsed: Parsed, events: Relay) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(_sse(parsed, events), headers=headers)
+        self.events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -54,9 +69,29 @@ class EventStreamResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self.events.aclose()
 
 
-async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """`work`, cancelled when the client disconnects first: the gateway records the completion
+    as 499 and closes the upstream request, which would otherwise run on for nobody."""
+    with anyio.CancelScope() as scope:
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, scope))
+        try:
+            return await work
+        finally:
+            watcher.cancel()
+    raise PortalError(*DISCONNECTED)
+
+
+async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
+    # The body is read: what the server has left to say is that the client went away.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
     """Render the events; a failure after the first byte ends the stream with the format's
     error event (which carries the closing `data: [DONE]`)."""
     wire = FORMATS[parsed.format]
@@ -75,7 +110,7 @@ async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[byte
     finally:
         with anyio.CancelScope(shield=True):
             await rendered.aclose()
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
 
 _BODY_DOC: dict[str, Any] = {
@@ -122,16 +157,18 @@ async def _completion(
     request: Request, principal: Principal, portal: Portal, fmt: Format | None
 ) -> Any:
     gateway = gateway_of(portal)
-    parsed = await gateway.parse(principal, await read_body(request), fmt)
+    try:
+        raw = await read_body(request)
+    except ClientDisconnect:
+        await gateway.gone_before_reading(principal)
+        raise PortalError(*DISCONNECTED) from None
+    parsed = await gateway.parse(principal, raw, fmt)
     req = parsed.request
     if not req.stream:
-        resp = await gateway.complete(principal, req)
+        resp = await unless_client_leaves(request, gateway.complete(principal, req))
         return FastJSONResponse(FORMATS[parsed.format].render_response(resp))
-    events = await gateway.stream(principal, req)
-    return EventStreamResponse(
-        _sse(parsed, events),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    events = await unless_client_leaves(request, gateway.stream(principal, req))
+    return EventStreamResponse(parsed, events)
 
 
 @router.post("/api/chat/completions", openapi_extra=_BODY_DOC)

@@ -81,7 +81,9 @@ class Completion:
 
     async def reserve(self, quota: Quota | None, estimated_tokens: int) -> None:
         if quota is not None:
-            self.reservation = await quota.reserve(self.principal, estimated_tokens)
+            # Not cancelled half-way: a reservation made must be known here, to be given back.
+            with anyio.CancelScope(shield=True):
+                self.reservation = await quota.reserve(self.principal, estimated_tokens)
             self.quota = quota
 
     async def succeed(self, usage: Usage, request_id: str | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, NamedTuple
 
 import anyio
@@ -45,6 +45,8 @@ log = logging.getLogger("llmportal.gateway")
 Format = detect.Format
 FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
 CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent
+# How a client that went away (its request cancelled) is recorded, whenever it went.
+DISCONNECTED = (CLIENT_DISCONNECTED, "Client disconnected")
 RESERVE_ATTEMPTS = 3
 
 
@@ -115,6 +117,11 @@ class GatewayService:
         include_usage = chosen == "anthropic" or openai.wants_stream_usage(body)
         return Parsed(chosen, req, include_usage)
 
+    async def gone_before_reading(self, principal: Principal) -> None:
+        """The client left before its body was read (the server then drops the body): recorded
+        all the same, as 499 for a model unknown."""
+        await self._reject({}, principal, *DISCONNECTED)
+
     async def _reject(
         self, body: dict[str, Any], principal: Principal, status: int, message: str
     ) -> None:
@@ -150,6 +157,9 @@ class GatewayService:
                 await self._reserve(principal, req, done, quota, prompt)
         except PortalError as exc:
             await done.fail(exc.status, exc.message)
+            raise
+        except asyncio.CancelledError:
+            await done.fail(*DISCONNECTED)
             raise
         return done, prepared
 
@@ -193,18 +203,20 @@ class GatewayService:
             await done.fail(exc.status, exc.message)
             raise PortalError(exc.status, exc.message) from exc
         except asyncio.CancelledError:
-            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            await done.fail(*DISCONNECTED)
             raise
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise
         resp.model = req.model
-        if resp.usage.total_tokens == 0:
-            resp.usage = await self._counted_usage(done, req, resp.content or "", resp)
-        await done.succeed(resp.usage, resp.id)
-        await self._store_chat(
-            principal, req, prepared, Reply(resp.content, resp.tool_calls, resp.usage)
-        )
+        # Answered and paid for: accounted and stored even if the client has just gone.
+        with anyio.CancelScope(shield=True):
+            if resp.usage.total_tokens == 0:
+                resp.usage = await self._counted_usage(done, req, resp.content or "", resp)
+            await done.succeed(resp.usage, resp.id)
+            await self._store_chat(
+                principal, req, prepared, Reply(resp.content, resp.tool_calls, resp.usage)
+            )
         return resp
 
     async def _store_chat(
@@ -237,10 +249,11 @@ class GatewayService:
                 log.warning("model %s failed (%s); trying %s", model.id, exc, candidates[i + 1].id)
         raise AssertionError("unreachable")
 
-    async def stream(self, principal: Principal, req: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, principal: Principal, req: ChatRequest) -> Relay:
         """Open the stream: failures before the first event raise PortalError (502/504/...);
         the returned iterator relays the rest and raises UpstreamError on a mid-stream failure.
-        Close it (aclose) when done: that closes the upstream and accounts the completion."""
+        Close it (aclose) when done, read or not: that closes the upstream and accounts the
+        completion."""
         done, prepared = await self._begin(principal, req)
         try:
             first, events = await self._open_with_fallbacks(req, done)
@@ -248,13 +261,13 @@ class GatewayService:
             await done.fail(exc.status, exc.message)
             raise PortalError(exc.status, exc.message) from exc
         except asyncio.CancelledError:
-            await done.fail(CLIENT_DISCONNECTED, "Request cancelled")
+            await done.fail(*DISCONNECTED)
             raise
         except BaseException as exc:
             await done.fail(500, f"Gateway error: {type(exc).__name__}")
             raise
         metrics.observe_first_token(done.model, done.started)
-        return self._relay(principal, req, done, prepared, first, events)
+        return await Relay.start(self._relay(principal, req, done, prepared, first, events))
 
     async def _open_with_fallbacks(
         self, req: ChatRequest, done: Completion
@@ -286,14 +299,14 @@ class GatewayService:
         prepared: Any,
         first: StreamEvent,
         events: AsyncIterator[StreamEvent],
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Relay the events and account for the stream once it ends. Only a stream that
         finished is stored in its chat session: a failed or abandoned one stores nothing."""
         text: list[str] = []
         collected = ReplyCollector()
         usage: Usage | None = None
         response_id: str | None = None
-        failure: tuple[int, str] | None = (CLIENT_DISCONNECTED, "Client disconnected")
+        failure: tuple[int, str] | None = DISCONNECTED
         metrics.INFLIGHT_STREAMS.inc()
         try:
             event: StreamEvent | None = first
@@ -343,3 +356,26 @@ class GatewayService:
         prompt = await self.count_tokens(model_id, prompt_text(req))
         completion = await self.count_tokens(model_id, reply)
         return Usage(prompt_tokens=prompt, completion_tokens=completion)
+
+
+class Relay(AsyncIterator[StreamEvent]):
+    """A relay already started, its first event in hand. An async generator that was never
+    iterated ignores aclose() and never runs its `finally`: the upstream would stay open and
+    the completion unaccounted when a client goes before the first byte is sent."""
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None], first: StreamEvent) -> None:
+        self._events = events
+        self._first: StreamEvent | None = first
+
+    @classmethod
+    async def start(cls, events: AsyncGenerator[StreamEvent, None]) -> Relay:
+        return cls(events, await anext(events))
+
+    async def __anext__(self) -> StreamEvent:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
