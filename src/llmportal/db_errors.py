@@ -48,7 +48,9 @@ def database_unavailable(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
         return True
-    if isinstance(exc.orig, _CONNECT_ERRORS):
+    # The driver's own error: SQLAlchemy's asyncpg adapter raises its translation from it.
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    if isinstance(exc.orig, _CONNECT_ERRORS) or isinstance(cause, _CONNECT_ERRORS):
         return True
     if isinstance(exc, sa_exc.OperationalError):
         if "sqlite" in type(exc.orig).__module__:
@@ -76,9 +78,10 @@ def install_database_error_handlers(app: FastAPI) -> None:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return FastJSONResponse({"error": "Internal server error"}, status_code=500)
 
+    # DBAPIError, not only its Operational/Interface kinds: a connection that PostgreSQL ends
+    # mid-statement surfaces as a plain DBAPIError or an InternalError, flagged invalidated.
     handled: tuple[type[Exception], ...] = (
-        sa_exc.OperationalError,
-        sa_exc.InterfaceError,
+        sa_exc.DBAPIError,
         sa_exc.TimeoutError,
         *_CONNECT_ERRORS,
     )

@@ -21,6 +21,7 @@ from tests.fixtures import katan as katan_fixtures
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.katan import Katan
+from tests.fixtures.serve import stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port, gateway_toml
 
 fake_upstream = upstreams.fake_upstream
@@ -105,33 +106,14 @@ def portal_server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url, tmp / "server.log")
+        wait_http(f"{url}/health/live", proc, tmp / "server.log")
         r = httpx.post(f"{url}/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
         assert r.status_code == 200, r.text
         cookie = f"llmportal_session={r.cookies['llmportal_session']}"
         yield PortalServer(url=url, db_path=tmp / "e2e.db", cookie=cookie)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llmportal serve exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"llmportal serve did not start:\n{log.read_text()}")
 
 
 def strip(*headers: str) -> Callable[[Any], None]:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.mmap_dict import MmapedDict
 
 from tests.e2e.conftest import _env
-from tests.fixtures.metrics import Scrape
+from tests.fixtures.metrics import Scrape, workers_that_counted
+from tests.fixtures.serve import stop, wait_http
 from tests.fixtures.upstreams import free_port
 
 
@@ -44,35 +43,11 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        wait_http(f"{url}/health/ready", proc, tmp_path / "server.log")
         yield url, metrics_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
-
-
-def _workers_that_counted(metrics_dir: Path) -> set[str]:
-    """The pids whose own counter file holds some /health/live requests."""
-    pids = set()
-    for path in metrics_dir.glob("counter_*.db"):
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
-            if "llmportal_http_requests" in key and "/health/live" in key and value > 0:
-                pids.add(path.stem.rsplit("_", 1)[-1])
-    return pids
 
 
 async def _many(url: str, n: int) -> None:
@@ -90,9 +65,11 @@ def test_counts_are_summed_across_workers(two_workers: tuple[str, Path]) -> None
     for _ in range(10):
         asyncio.run(_many(url, 40))
         sent += 40
-        if len(_workers_that_counted(metrics_dir)) >= 2:
+        if len(workers_that_counted(metrics_dir, "/health/live")) >= 2:
             break
-    assert len(_workers_that_counted(metrics_dir)) >= 2, "the requests never reached both workers"
+    assert len(workers_that_counted(metrics_dir, "/health/live")) >= 2, (
+        "the requests never reached both workers"
+    )
     seen = set()
     for _ in range(8):
         r = httpx.get(f"{url}/metrics")

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fixtures.backends import fresh_database, scale_database_url, scale_redis_url
 from tests.fixtures.factories import PASSWORD
+from tests.fixtures.serve import cli, fake_portal_toml, portal_env, stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 EMAIL = "multi@example.com"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
@@ -90,40 +90,6 @@ class Cluster:
     redis_prefix: str
 
 
-def _portal_config(fake_url: str) -> str:
-    return (
-        'default_model = "oa-plain"\n'
-        '[[plans]]\ntier = "UNLIMITED"\nname = "Unlimited"\nmonthly_tokens = 0\napi_keys = 100\n'
-        f'[[providers]]\nid = "fake"\ntype = "openai"\nbase_url = "{fake_url}/v1"\n'
-        'api_key = "sk-fake"\ntimeout_s = 30\n'
-        '[[models]]\nid = "oa-plain"\nprovider = "fake"\nupstream_model = "plain"\n'
-        '[[models]]\nid = "oa-drip"\nprovider = "fake"\nupstream_model = "drip"\n'
-    )
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 async def cluster_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     async with fresh_database(tmp_path_factory.mktemp("multi-db")) as url:
@@ -138,35 +104,23 @@ def cluster(
     redis_url = scale_redis_url()
     assert redis_url is not None
     tmp = tmp_path_factory.mktemp("multi")
-    (tmp / "portal.toml").write_text(_portal_config(fake_upstream.url))
+    (tmp / "portal.toml").write_text(
+        fake_portal_toml(fake_upstream.url, "plain", "drip", "metered")
+    )
     nginx_port = free_port()
     prefix = f"llmportal-multi-{secrets.token_hex(4)}:"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(SRC),
-            "LLMPORTAL_DATABASE_URL": cluster_database,
-            "LLMPORTAL_REDIS_URL": redis_url,
-            "LLMPORTAL_REDIS_PREFIX": prefix,
-            "LLMPORTAL_SECRET_KEY": "multi-secret-key-multi-secret-key-123456",
-            "LLMPORTAL_PUBLIC_URL": f"http://127.0.0.1:{nginx_port}",
-            "LLMPORTAL_TRUSTED_PROXIES": "127.0.0.1/32",
-            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
-            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
-            "LLMPORTAL_CONFIG": str(tmp / "portal.toml"),
-            "LLMPORTAL_LOG_FORMAT": "text",
-        }
+    env = portal_env(
+        tmp,
+        cluster_database,
+        nginx_port,
+        tmp / "portal.toml",
+        REDIS_URL=redis_url,
+        REDIS_PREFIX=prefix,
+        TRUSTED_PROXIES="127.0.0.1/32",
     )
-
-    def cli(*args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "llmportal", *args], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-
-    cli("migrate")
-    cli("user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
-    cli("user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
+    cli(env, "migrate")
+    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
+    cli(env, "user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
 
     procs: list[subprocess.Popen[bytes]] = []
     instances: list[str] = []
@@ -183,7 +137,7 @@ def cluster(
                 )
             procs.append(proc)
             instances.append(f"http://127.0.0.1:{port}")
-            _wait_http(f"{instances[-1]}/health/live", proc, log)
+            wait_http(f"{instances[-1]}/health/live", proc, log)
         servers = "\n".join(f"        server {u.removeprefix('http://')};" for u in instances)
         conf = tmp / "nginx.conf"
         conf.write_text(NGINX_CONF.format(tmp=tmp, servers=servers, port=nginx_port))
@@ -193,11 +147,11 @@ def cluster(
             )
         procs.append(proxy)
         url = f"http://127.0.0.1:{nginx_port}"
-        _wait_http(f"{url}/health/ready", proxy, tmp / "nginx.out")
+        wait_http(f"{url}/health/ready", proxy, tmp / "nginx.out")
         yield Cluster(url, instances, cluster_database, redis_url, prefix)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
         redis = SyncRedis.from_url(redis_url)
         keys = list(redis.scan_iter(match=f"{prefix}*"))
         if keys:
@@ -244,6 +198,64 @@ async def test_rpm_limit_is_exact_across_instances(cluster: Cluster) -> None:
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [200] * 10 + [429] * 40
     assert all("retry-after" in r.headers for r in answers if r.status_code == 429)
+
+
+# 11 tokens by the portal's tokenizer: what the fake upstream reports as the prompt, so the
+# reservation (prompt + max_tokens) is what the answer really costs.
+ELEVEN_TOKENS = "one two three four five six seven eight nine ten eleven"
+DAILY_TOKENS = 17 * 17 + 16  # 17 full answers, then one cut to 11 + 5 tokens
+
+
+async def test_token_limit_is_exact_across_instances(cluster: Cluster) -> None:
+    """A key's dailyLimit, spent concurrently through nginx on three instances: what the answers
+    report add up to the limit exactly, the last reply cut to what was left (max_tokens lowered),
+    and once too little is left for the prompt every request is refused."""
+    async with _login(cluster.url) as session:
+        secret = await _new_key(session, dailyLimit=DAILY_TOKENS)
+        key_id = (await session.get("/api/keys")).json()["keys"][0]["id"]
+    body = {
+        "model": "oa-metered",
+        "max_tokens": 6,
+        "messages": [{"role": "user", "content": ELEVEN_TOKENS}],
+    }
+
+    def ask(c: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+        return c.post("/api/chat/completions", json=body, headers=_bearer(secret))
+
+    async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as c:
+        burst = list(await asyncio.gather(*(ask(c) for _ in range(40))))
+        # One at a time, once the burst's reservations are settled: what room is left is
+        # taken, then every request is refused.
+        after: list[httpx.Response] = []
+        while len(after) < 20 and (not after or after[-1].status_code == 200):
+            after.append(await ask(c))
+        after += [await ask(c) for _ in range(2)]
+    answered = [r for r in burst + after if r.status_code == 200]
+    refused = [r for r in burst + after if r.status_code == 429]
+    used = sum(r.json()["usage"]["total_tokens"] for r in answered)
+    cut = sum(r.json()["choices"][0]["finish_reason"] == "length" for r in answered)
+    print(
+        f"\ntoken limit across 3 instances: dailyLimit {DAILY_TOKENS}, 40 concurrent + "
+        f"{len(after)} more requests of 11 + up to 6 tokens: {len(answered)} answered "
+        f"({cut} cut short to fit), "
+        f"{len(refused)} refused with 429; {used} tokens used"
+    )
+    assert len(answered) + len(refused) == len(burst) + len(after)
+    assert all(r.json() == {"error": "Daily token limit reached"} for r in refused)
+    assert all(int(r.headers["retry-after"]) > 0 for r in refused)
+    assert [r.status_code for r in after[-3:]] == [429] * 3
+    assert used == DAILY_TOKENS
+    assert cut == 1
+
+    async with _login(cluster.url) as session:
+        deadline = time.monotonic() + 10
+        while True:  # each instance's usage writer flushes within ~150 ms
+            r = await session.get(f"/api/keys/{key_id}/usage", params={"days": 1})
+            recorded = r.json()["apiKey"]["totalTokensUsed"]
+            if recorded >= used or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    assert recorded == used
 
 
 async def test_a_revoke_is_honoured_everywhere_within_a_second(cluster: Cluster) -> None:

@@ -3,6 +3,7 @@ none is lost on flush or shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,3 +116,43 @@ async def test_writer_writes_on_its_own_without_flush(
 async def test_the_app_registers_a_running_writer(portal: Portal) -> None:
     assert isinstance(portal.services["usage_writer"], UsageWriter)
     assert portal.services["gateway"] is not None
+
+
+class Outage:
+    """A sessionmaker whose database is away (connection refused) while `down` is set."""
+
+    def __init__(self, portal: Portal) -> None:
+        self.sessionmaker = portal.sessionmaker
+        self.down = True
+        self.refused = 0
+
+    def __call__(self) -> AsyncSession:
+        if self.down:
+            self.refused += 1
+            raise ConnectionRefusedError(111, "Connect call failed")
+        return self.sessionmaker()
+
+
+async def test_records_wait_while_the_database_is_away(
+    portal: Portal, make_user: Any, rollups: list[int]
+) -> None:
+    """A PostgreSQL restart must not cost the usage (and the bill) of the requests answered
+    meanwhile: the records stay queued and are written once the database is back."""
+    user = await make_user()
+    outage = Outage(portal)
+    writer = UsageWriter(outage, interval_s=0.02)
+    await writer.start()
+    try:
+        for _ in range(5):
+            writer.add(record(user.id))
+        for _ in range(1000):  # the writer tries, and tries again
+            if outage.refused >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert await count(portal) == 0
+        outage.down = False
+        await asyncio.wait_for(writer.flush(), 10)
+        assert await count(portal) == 5
+        assert sum(rollups) == 5
+    finally:
+        await writer.close()

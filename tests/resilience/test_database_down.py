@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -40,6 +41,14 @@ def _wrapped(orig: Exception) -> sa_exc.OperationalError:
     return sa_exc.OperationalError("SELECT 1", {}, orig)
 
 
+def _translated(driver_error: Exception) -> sa_exc.DBAPIError:
+    """As SQLAlchemy's asyncpg adapter raises a driver error: its own translation, raised
+    from the driver's, wrapped in a DBAPIError."""
+    translated = Exception(str(driver_error))
+    translated.__cause__ = driver_error
+    return sa_exc.DBAPIError("connect", {}, translated)
+
+
 @pytest.mark.parametrize(
     "exc",
     [
@@ -49,8 +58,32 @@ def _wrapped(orig: Exception) -> sa_exc.OperationalError:
         _wrapped(sqlite3.OperationalError("database is locked")),
         _wrapped(sqlite3.OperationalError("unable to open database file")),
         sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed")),
+        # What a statement in flight meets when PostgreSQL shuts down (pg_ctl stop -m fast).
+        sa_exc.DBAPIError(
+            "SELECT 1",
+            {},
+            Exception("connection was closed in the middle of operation"),
+            connection_invalidated=True,
+        ),
+        sa_exc.InternalError(
+            "COMMIT",
+            {},
+            Exception("cannot switch to state 15; another operation (2) is in progress"),
+            connection_invalidated=True,
+        ),
+        _translated(asyncpg.CannotConnectNowError("the database system is starting up")),
     ],
-    ids=["pool-timeout", "refused", "connect-timeout", "locked", "cannot-open", "closed"],
+    ids=[
+        "pool-timeout",
+        "refused",
+        "connect-timeout",
+        "locked",
+        "cannot-open",
+        "closed",
+        "closed-mid-statement",
+        "broken-protocol",
+        "starting-up",
+    ],
 )
 async def test_unavailable_database_errors_are_503(exc: BaseException) -> None:
     transport = httpx.ASGITransport(app=_raising(exc))

@@ -162,6 +162,10 @@ def test_no_server_errors_and_every_error_is_json(
             run()
         except AssertionError as exc:
             failures.append(str(exc).splitlines()[0])
+    print(
+        f"\nschemathesis: {len(operations)} operations, up to {EXAMPLES_PER_OPERATION} examples "
+        f"each, {sum(seen.values())} requests, statuses {dict(sorted(seen.items()))}"
+    )
     assert failures == [], "\n".join(failures)
     # The control: the fuzzer was logged in and reached the handlers, not only the auth check.
     successes = sum(n for status, n in seen.items() if 200 <= status < 300)

@@ -4,7 +4,8 @@ The hot path only calls `add()` (no I/O, no awaiting). Every ~150 ms, or as soon
 records wait, the task inserts the waiting records in one transaction together with their rollup
 (usage.rollup.add_to_rollup). Shutdown drains the queue. A batch that the database refuses (say,
 a record whose user was deleted meanwhile) is retried record by record so one bad row costs only
-itself.
+itself. A database that does not answer (PostgreSQL restarting) loses nothing: the records wait
+and are tried again, less often while it lasts (up to every RETRY_MAX_S).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from llmportal.db import transaction, utcnow
+from llmportal.db_errors import database_unavailable
 from llmportal.ids import new_id
 from llmportal.metrics import instruments as metrics
 from llmportal.portal import Portal
@@ -26,6 +28,8 @@ from llmportal.usage.models import UsageRecord
 from llmportal.usage.rollup import add_to_rollup
 
 log = logging.getLogger("llmportal.usage.writer")
+
+RETRY_MAX_S = 2.0
 
 
 class UsageWriter:
@@ -47,6 +51,7 @@ class UsageWriter:
         self._done = 0  # records written (or given up on) so far
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._held: list[dict[str, Any]] = []  # taken from the queue, database away
 
     def add(self, record: UsageRecord) -> None:
         """Queue one record; never blocks. A full queue (the database is down for a long
@@ -60,7 +65,7 @@ class UsageWriter:
             return
         metrics.WRITER_QUEUE.inc()
         self._added += 1
-        if self._queue.qsize() >= self.batch_size:
+        if self._queue.qsize() >= self.batch_size and not self._held:
             self._wake.set()
 
     async def start(self) -> None:
@@ -83,47 +88,72 @@ class UsageWriter:
         if self._task is not None:
             task, self._task = self._task, None
             await task
-        await self._drain()
+        if not await self._drain():
+            lost = len(self._held) + self._queue.qsize()
+            metrics.WRITER_DROPPED.inc(lost)
+            log.error("database unavailable at shutdown: %d usage records not saved", lost)
 
     async def _run(self) -> None:
+        pause = self.interval_s
         while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                await asyncio.wait_for(self._wake.wait(), pause)
             self._wake.clear()
             try:
-                await self._drain()
+                written = await self._drain()
             except Exception:  # never let the writer die; the next tick tries again
                 log.exception("usage writer failed")
+                continue
+            if written:
+                if pause > self.interval_s:
+                    log.warning("database back: the usage records that waited are saved")
+                pause = self.interval_s
+            else:
+                if pause == self.interval_s:
+                    log.warning("database unavailable: usage records wait in memory")
+                pause = min(pause * 2, RETRY_MAX_S)
 
-    async def _drain(self) -> None:
-        while not self._queue.empty():
-            batch: list[dict[str, Any]] = []
+    async def _drain(self) -> bool:
+        """Write everything waiting; False when the database is away (the rest waits)."""
+        while self._held or not self._queue.empty():
+            batch, self._held = self._held, []
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             metrics.WRITER_QUEUE.dec(len(batch))
             started = time.perf_counter()
-            await self._write(batch)
+            kept = await self._write(batch)
             metrics.WRITER_FLUSH.observe(time.perf_counter() - started)
             async with self._progress:
-                self._done += len(batch)
+                self._done += len(batch) - len(kept)
                 self._progress.notify_all()
+            if kept:
+                self._held = kept
+                metrics.WRITER_QUEUE.inc(len(kept))
+                return False
+        return True
 
-    async def _write(self, batch: list[dict[str, Any]]) -> None:
+    async def _write(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert the batch; returns the records kept back because the database is away."""
         try:
             await self._insert(batch)
-            return
-        except Exception:
+            return []
+        except Exception as exc:
+            if database_unavailable(exc):
+                return batch
             if len(batch) == 1:
                 metrics.WRITER_DROPPED.inc()
                 log.exception("usage record of user %s not saved", batch[0]["user_id"])
-                return
+                return []
             log.warning("usage batch of %d refused; saving records one by one", len(batch))
-        for record in batch:
+        for i, record in enumerate(batch):
             try:
                 await self._insert([record])
-            except Exception:
+            except Exception as exc:
+                if database_unavailable(exc):
+                    return batch[i:]
                 metrics.WRITER_DROPPED.inc()
                 log.exception("usage record of user %s not saved", record["user_id"])
+        return []
 
     async def _insert(self, batch: list[dict[str, Any]]) -> None:
         full = [_complete(values) for values in batch]
