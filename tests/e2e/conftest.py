@@ -21,7 +21,7 @@ from tests.fixtures import katan as katan_fixtures
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.katan import Katan
-from tests.fixtures.serve import stop, wait_http
+from tests.fixtures.portal_process import stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port, gateway_toml
 
 fake_upstream = upstreams.fake_upstream

@@ -16,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 
+from tests.fixtures.portal_process import stop
 from tests.fixtures.smtp import Inbox, free_port, smtp_server
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -63,12 +64,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
             _wait_until_live(base, proc, tmp_path / "server.log")
             yield base, inbox
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
             log.close()
 
 

@@ -30,7 +30,7 @@ from llmportal.usage.models import UsageDaily, UsageRecord
 from llmportal.usage.rollup import utc_day
 from tests.fixtures.backends import fresh_database
 from tests.fixtures.factories import PASSWORD
-from tests.fixtures.serve import Served, cli, fake_portal_toml, portal_env
+from tests.fixtures.portal_process import Served, cli, fake_portal_toml, portal_env
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 EMAIL = "kill9@example.com"

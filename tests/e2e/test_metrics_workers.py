@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import _env
 from tests.fixtures.metrics import Scrape, workers_that_counted
-from tests.fixtures.serve import stop, wait_http
+from tests.fixtures.portal_process import stop, wait_http
 from tests.fixtures.upstreams import free_port
 
 

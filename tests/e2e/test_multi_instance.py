@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fixtures.backends import fresh_database, scale_database_url, scale_redis_url
 from tests.fixtures.factories import PASSWORD
-from tests.fixtures.serve import cli, fake_portal_toml, portal_env, stop, wait_http
+from tests.fixtures.portal_process import cli, fake_portal_toml, portal_env, stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 EMAIL = "multi@example.com"

@@ -16,7 +16,7 @@ from redis import Redis as SyncRedis
 from tests.fixtures.backends import fresh_database, scale_redis_url
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.metrics import workers_that_counted
-from tests.fixtures.serve import Served, cli, portal_env
+from tests.fixtures.portal_process import Served, cli, portal_env
 from tests.fixtures.upstreams import free_port
 
 pytestmark = pytest.mark.skipif(

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from llmportal.portal import Portal
 from llmportal.users.models import User
 from tests.fixtures import factories
+from tests.fixtures.in_loop_server import served_in_loop
 from tests.fixtures.metrics import scrape
-from tests.fixtures.serving import served_in_loop
 from tests.fixtures.upstreams import USAGE, FakeUpstream
 from tests.gateway.conftest import usage_rows
 

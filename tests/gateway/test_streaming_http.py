@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from llmportal.portal import Portal
 from tests.fixtures import factories
-from tests.fixtures.serving import served_in_loop
+from tests.fixtures.in_loop_server import served_in_loop
 from tests.fixtures.upstreams import FakeUpstream
 from tests.gateway.conftest import wait_usage
 

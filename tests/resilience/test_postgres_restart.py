@@ -26,7 +26,7 @@ import pytest
 
 from tests.fixtures.backends import scale_database_url
 from tests.fixtures.factories import PASSWORD
-from tests.fixtures.serve import Served, cli, fake_portal_toml, portal_env
+from tests.fixtures.portal_process import Served, cli, fake_portal_toml, portal_env
 from tests.fixtures.upstreams import FakeUpstream, free_port
 from tests.fixtures.upstreams import fake_upstream as fake_upstream  # the session fixture
 from tests.resilience.pg_cluster import PgCluster

@@ -35,7 +35,7 @@ from tests.conftest import make_settings
 from tests.fixtures import factories
 from tests.fixtures.api_keys import IssuedKey, issue_key
 from tests.fixtures.backends import scale_database_url
-from tests.fixtures.serving import served_in_loop
+from tests.fixtures.in_loop_server import served_in_loop
 from tests.fixtures.upstreams import FakeUpstream, free_port
 from tests.resilience import census
 from tests.resilience.census import Census

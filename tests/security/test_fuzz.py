@@ -23,6 +23,7 @@ from schemathesis import GenerationMode
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
+from tests.fixtures.portal_process import stop
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -102,12 +103,7 @@ def fuzz_server(
         assert r.status_code == 200, r.text
         yield url, r.cookies["llmportal_session"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

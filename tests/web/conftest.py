@@ -17,6 +17,7 @@ import pytest
 
 from tests.fixtures import upstreams
 from tests.fixtures.outbox import Outbox
+from tests.fixtures.portal_process import stop
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -125,10 +126,5 @@ def web_server(
             time.sleep(0.1)
         yield WebServer(url=url, outbox=Outbox(tmp / "data" / "outbox"), log=log_path, env=env)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
