@@ -17,8 +17,17 @@ from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_princ
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
+from llmportal.gateway.schemas import (
+    AnthropicMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    MessagesRequest,
+    OpenAIModelList,
+    PortalModelList,
+)
 from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
 from llmportal.jsonio import FastJSONResponse
+from llmportal.openapi import errors, json_body
 from llmportal.portal import Portal
 
 log = logging.getLogger("llmportal.gateway")
@@ -78,24 +87,26 @@ async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[byte
             await events.aclose()  # type: ignore[attr-defined]
 
 
-_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["model", "messages"],
-                    "properties": {
-                        "model": {"type": "string"},
-                        "messages": {"type": "array", "items": {"type": "object"}},
-                        "stream": {"type": "boolean"},
-                        "session_id": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
+_OPENAI_OR_ANTHROPIC = json_body(ChatCompletionRequest, MessagesRequest)
+_SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE events"}}}
+# The completion handlers answer a Response of their own (JSON or SSE): documented, not
+# validated. An upstream failing before the first byte: 502, timing out: 504.
+_COMPLETION_ERRORS = errors(400, 401, 403, 404, 413, 429, 502, 503, 504)
+_DETECTED = {
+    200: {
+        "model": ChatCompletion | AnthropicMessage,
+        "description": "The completion, in the format of the request; SSE with `stream: true`",
+        "content": _SSE,
+    },
+    **_COMPLETION_ERRORS,
+}
+_ANTHROPIC = {
+    200: {
+        "model": AnthropicMessage,
+        "description": "The message; the Anthropic SSE event sequence with `stream: true`",
+        "content": _SSE,
+    },
+    **_COMPLETION_ERRORS,
 }
 
 
@@ -134,24 +145,39 @@ async def _completion(
     )
 
 
-@router.post("/api/chat/completions", openapi_extra=_BODY_DOC)
+@router.post(
+    "/api/chat/completions",
+    response_model=None,
+    responses=_DETECTED,
+    openapi_extra=_OPENAI_OR_ANTHROPIC,
+)
 async def chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
     return await _completion(request, principal, portal, None)
 
 
-@router.post("/v1/chat/completions", openapi_extra=_BODY_DOC)
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses=_DETECTED,
+    openapi_extra=_OPENAI_OR_ANTHROPIC,
+)
 async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     return await _completion(request, principal, portal, None)
 
 
-@router.post("/v1/messages", openapi_extra=_BODY_DOC)
+@router.post(
+    "/v1/messages",
+    response_model=None,
+    responses=_ANTHROPIC,
+    openapi_extra=json_body(MessagesRequest),
+)
 async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """Anthropic Messages, always."""
     return await _completion(request, principal, portal, "anthropic")
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=OpenAIModelList)
 async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
     gateway = gateway_of(portal)
     return {
@@ -163,7 +189,7 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
     }
 
 
-@router.get("/api/chat/models")
+@router.get("/api/chat/models", response_model=PortalModelList)
 async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
     return {"data": [{"id": m.id, "owned_by": m.owned_by} for m in gateway_of(portal).models()]}
 
