@@ -1,6 +1,9 @@
 """Schemathesis against the app's own OpenAPI: a real `llmportal serve` process (temp SQLite, one
 model on the scripted fake upstream), called logged in. Whatever the generated input, the
-answer is never a 5xx, and every error is JSON {"error": str}."""
+answer is never a 5xx, its status, media type and body are the ones the document gives for the
+operation, and every error is JSON {"error": str}. Then sequences that follow the links
+schemathesis infers (create -> read -> update -> delete) with the same checks, so the answers
+for real resources are held to the document too, not only 404s for made-up ids."""
 
 from __future__ import annotations
 
@@ -19,6 +22,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
@@ -31,8 +40,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 EMAIL = "fuzz@example.com"
 # Bounded for the suite (about a minute); LLMPORTAL_FUZZ_EXAMPLES=200 for a longer hunt.
 EXAMPLES_PER_OPERATION = int(os.environ.get("LLMPORTAL_FUZZ_EXAMPLES", "15"))
+STATEFUL_SCENARIOS = int(os.environ.get("LLMPORTAL_FUZZ_SCENARIOS", "25"))
 # Ending the session or changing the password would log the fuzzer out for the operations after.
 SKIPPED = {("POST", "/api/auth/logout"), ("POST", "/api/user/password")}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def _config(fake_url: str) -> str:
@@ -125,11 +141,13 @@ def _strategy(operation: Any) -> Any:
     return st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in modes))
 
 
-def _check(case: Any, url: str, session: str, seen: Counter[int]) -> None:
-    response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
-    seen[response.status_code] += 1
+def _conforms(case: Any, response: Any) -> None:
+    """The schemathesis checks, then the error body, as one AssertionError naming the call."""
     where = f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
-    assert response.status_code < 500, where
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except Exception as exc:  # schemathesis' FailureGroup: the failed checks, with a curl line
+        raise AssertionError(f"{where}\n{str(exc)[:1500]}") from None
     if response.status_code >= 400 and case.method.upper() != "HEAD":
         content_type = (response.headers.get("content-type") or [""])[0]
         assert content_type.startswith("application/json"), where
@@ -137,7 +155,19 @@ def _check(case: Any, url: str, session: str, seen: Counter[int]) -> None:
         assert isinstance(body, dict) and isinstance(body.get("error"), str), where
 
 
-def test_no_server_errors_and_every_error_is_json(
+def _settings(max_examples: int, **extra: Any) -> settings:
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize="LLMPORTAL_FUZZ_EXAMPLES" not in os.environ,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        **extra,
+    )
+
+
+def test_no_server_errors_and_every_answer_is_documented(
     api_schema: Any, fuzz_server: tuple[str, str]
 ) -> None:
     url, session = fuzz_server
@@ -147,22 +177,38 @@ def test_no_server_errors_and_every_error_is_json(
     assert len(operations) > 50
     for operation in operations:
 
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            derandomize="LLMPORTAL_FUZZ_EXAMPLES" not in os.environ,
-            suppress_health_check=list(HealthCheck),
-        )
+        @_settings(EXAMPLES_PER_OPERATION)
         @given(case=_strategy(operation))
         def run(case: Any) -> None:
-            _check(case, url, session, seen)
+            response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
+            seen[response.status_code] += 1
+            _conforms(case, response)
 
         try:
             run()
         except AssertionError as exc:
-            failures.append(str(exc).splitlines()[0])
-    assert failures == [], "\n".join(failures)
+            failures.append(str(exc))
+    assert failures == [], "\n\n".join(failures)
     # The control: the fuzzer was logged in and reached the handlers, not only the auth check.
     successes = sum(n for status, n in seen.items() if 200 <= status < 300)
     assert successes > 50 and seen[401] < successes, seen
+
+
+def test_linked_sequences_answer_as_documented(
+    api_schema: Any, fuzz_server: tuple[str, str]
+) -> None:
+    url, session = fuzz_server
+    seen: Counter[tuple[str, int]] = Counter()  # (method and path template, status)
+
+    class Sequences(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": url, "cookies": {"llmportal_session": session}, "timeout": 30}
+
+        def validate_response(self, response: Any, case: Any, *_: Any, **__: Any) -> None:
+            seen[(f"{case.method.upper()} {case.path}", response.status_code)] += 1
+            _conforms(case, response)
+
+    Sequences.run(settings=_settings(STATEFUL_SCENARIOS, stateful_step_count=8))
+    # The control: linked calls reached existing resources (2xx for ids taken from answers).
+    followed = {op for (op, status) in seen if "{" in op and status < 300}
+    assert len(followed) > 10, seen
