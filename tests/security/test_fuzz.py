@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -40,7 +41,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 EMAIL = "fuzz@example.com"
 # Bounded for the suite (about a minute); LLMPORTAL_FUZZ_EXAMPLES=200 for a longer hunt.
 EXAMPLES_PER_OPERATION = int(os.environ.get("LLMPORTAL_FUZZ_EXAMPLES", "15"))
-STATEFUL_SCENARIOS = int(os.environ.get("LLMPORTAL_FUZZ_SCENARIOS", "25"))
+STATEFUL_SCENARIOS = int(os.environ.get("LLMPORTAL_FUZZ_SCENARIOS", "60"))
+# The resources a user creates, reads, changes and deletes: where links lead somewhere.
+RESOURCES = r"^/api/(stuff|collections|canvas|chat/(sessions|messages|attachments)|files|keys)"
 # Ending the session or changing the password would log the fuzzer out for the operations after.
 SKIPPED = {("POST", "/api/auth/logout"), ("POST", "/api/user/password")}
 CHECKS = [
@@ -143,11 +146,13 @@ def _strategy(operation: Any) -> Any:
 
 def _conforms(case: Any, response: Any) -> None:
     """The schemathesis checks, then the error body, as one AssertionError naming the call."""
-    where = f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    text = response.content[:300].decode(errors="replace")  # a download may be any bytes
+    where = f"{case.method} {case.formatted_path}: {response.status_code} {text}"
     try:
         case.validate_response(response, checks=CHECKS)
-    except Exception as exc:  # schemathesis' FailureGroup: the failed checks, with a curl line
-        raise AssertionError(f"{where}\n{str(exc)[:1500]}") from None
+    except BaseExceptionGroup as exc:  # schemathesis' FailureGroup: the checks that failed
+        failed = "; ".join(f"{type(e).__name__}: {e}" for e in exc.exceptions)
+        raise AssertionError(f"{where}\n  {failed}"[:1500]) from None
     if response.status_code >= 400 and case.method.upper() != "HEAD":
         content_type = (response.headers.get("content-type") or [""])[0]
         assert content_type.startswith("application/json"), where
@@ -156,15 +161,14 @@ def _conforms(case: Any, response: Any) -> None:
 
 
 def _settings(max_examples: int, **extra: Any) -> settings:
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize="LLMPORTAL_FUZZ_EXAMPLES" not in os.environ,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-        **extra,
-    )
+    options: dict[str, Any] = {
+        "deadline": None,
+        "database": None,
+        "derandomize": "LLMPORTAL_FUZZ_EXAMPLES" not in os.environ,
+        "suppress_health_check": list(HealthCheck),
+        "report_multiple_bugs": False,
+    }
+    return settings(max_examples=max_examples, **{**options, **extra})
 
 
 def test_no_server_errors_and_every_answer_is_documented(
@@ -188,10 +192,17 @@ def test_no_server_errors_and_every_answer_is_documented(
             run()
         except AssertionError as exc:
             failures.append(str(exc))
-    assert failures == [], "\n\n".join(failures)
-    # The control: the fuzzer was logged in and reached the handlers, not only the auth check.
+    if failures:
+        pytest.fail("\n".join(failures).replace("\n\n", "\n"))
+    # The controls: the fuzzer was logged in and reached the handlers, not only the auth check;
+    # and the checks do fail an answer that is not the documented one.
     successes = sum(n for status, n in seen.items() if 200 <= status < 300)
     assert successes > 50 and seen[401] < successes, seen
+    profile = api_schema["/api/user/profile"]["GET"].Case()
+    sessions = api_schema["/api/chat/sessions"]["GET"].Case()
+    answer = sessions.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
+    with pytest.raises(AssertionError, match="JsonSchemaError"):
+        _conforms(profile, answer)
 
 
 def test_linked_sequences_answer_as_documented(
@@ -199,16 +210,48 @@ def test_linked_sequences_answer_as_documented(
 ) -> None:
     url, session = fuzz_server
     seen: Counter[tuple[str, int]] = Counter()  # (method and path template, status)
+    # Collected, not raised: Hypothesis would replay a failing sequence against a server whose
+    # state has moved on since, and report that replay as flaky instead of the failure.
+    failures: list[str] = []
+    scenarios = 0
 
-    class Sequences(api_schema.as_state_machine()):  # type: ignore[misc]
+    machine = api_schema.include(path_regex=RESOURCES).as_state_machine()
+
+    class Sequences(machine):  # type: ignore[misc,valid-type]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": url, "cookies": {"llmportal_session": session}, "timeout": 30}
 
         def validate_response(self, response: Any, case: Any, *_: Any, **__: Any) -> None:
             seen[(f"{case.method.upper()} {case.path}", response.status_code)] += 1
-            _conforms(case, response)
+            try:
+                _conforms(case, response)
+            except AssertionError as exc:
+                failures.append(str(exc))
 
-    Sequences.run(settings=_settings(STATEFUL_SCENARIOS, stateful_step_count=8))
+        def teardown(self) -> None:
+            nonlocal scenarios
+            scenarios += 1
+
+    suites = 0
+    while scenarios < STATEFUL_SCENARIOS and suites < 5:
+        left = STATEFUL_SCENARIOS - scenarios
+        options = _settings(
+            left, stateful_step_count=10, phases=[Phase.generate], derandomize=False
+        )
+        suites += 1
+        try:
+            seed(suites)(Sequences).run(settings=options)
+        except Flaky:
+            # The server's state moved on since Hypothesis drew this path (a bundle it saw
+            # filled is empty now): what ran was checked; go on with a new suite, as
+            # schemathesis' own runner does.
+            continue
+    if failures:
+        pytest.fail("\n".join(sorted(set(failures))).replace("\n\n", "\n"))
     # The control: linked calls reached existing resources (2xx for ids taken from answers).
     followed = {op for (op, status) in seen if "{" in op and status < 300}
-    assert len(followed) > 10, seen
+    print(
+        f"linked sequences: {scenarios} scenarios in {suites} suites, {seen.total()} calls, "
+        f"{len(followed)} operations answered 2xx for ids taken from earlier answers"
+    )
+    assert len(followed) >= 8, seen

@@ -24,6 +24,7 @@ from llmportal.config import ConfigError, load_settings
 from llmportal.deps import AdminPrincipal, ClientIP, DbSession, PortalDep
 from llmportal.errors import PortalError
 from llmportal.gateway import reload as gateway_reload
+from llmportal.openapi import errors
 from llmportal.portal import Portal
 from llmportal.usage import service as usage
 from llmportal.usage.params import SummaryQuery
@@ -71,7 +72,7 @@ async def update_user(
     return {"user": admin_user(user)}
 
 
-@router.post("/users/{user_id}/reset-2fa", response_model=TwoFactorReset)
+@router.post("/users/{user_id}/reset-2fa", response_model=TwoFactorReset, responses=errors(400))
 async def reset_two_factor(
     user_id: str, admin: AdminPrincipal, db: DbSession, ip: ClientIP
 ) -> dict[str, Any]:
@@ -127,7 +128,7 @@ async def list_models(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any
     }
 
 
-@router.post("/models/reload", response_model=ModelsReloaded)
+@router.post("/models/reload", response_model=ModelsReloaded, responses=errors(400))
 async def reload_models(
     admin: AdminPrincipal, db: DbSession, portal: PortalDep, ip: ClientIP
 ) -> dict[str, Any]:

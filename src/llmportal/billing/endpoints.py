@@ -124,7 +124,9 @@ async def change_plan(
     return await service.change_plan(db, billing, principal.user, body.planId, body.interval)
 
 
-@router.post("/cancel", response_model=SubscriptionAnswer, responses=STRIPE_ERRORS)
+@router.post(
+    "/cancel", response_model=SubscriptionAnswer, responses={**STRIPE_ERRORS, **errors(400)}
+)
 async def cancel_subscription(
     principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:

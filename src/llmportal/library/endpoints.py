@@ -58,7 +58,7 @@ def _brief(c: Any) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "color": c.color, "icon": c.icon, "isDefault": c.is_default}
 
 
-@stuff.get("", response_model=ItemList)
+@stuff.get("", response_model=ItemList, responses=errors(404))
 async def list_items(
     principal: LibraryPrincipal, db: DbSession, filters: Annotated[ItemFilters, Query()]
 ) -> dict[str, Any]:
@@ -240,7 +240,7 @@ async def update_collection(
     return collection_out(collection, await collections.count_items(db, collection.id))
 
 
-@collections_router.delete("/{collection_id}", response_model=Success)
+@collections_router.delete("/{collection_id}", response_model=Success, responses=errors(400))
 async def delete_collection(
     collection_id: str, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, bool]:
