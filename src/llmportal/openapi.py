@@ -93,9 +93,12 @@ def multipart_body(
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
 
 
-def download_responses(*, conditional: bool = False) -> dict[int | str, dict[str, Any]]:
+def download_responses(
+    *, ranges: bool = False, revalidation: bool = False
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a file download: the stored bytes under the file's own media type;
-    `conditional`: it also answers Range (206, 416) and If-None-Match / If-Modified-Since (304)."""
+    with `ranges` also 206 and 416 for a Range header, with `revalidation` 304 for
+    If-None-Match / If-Modified-Since."""
     body = {"*/*": {"schema": _BINARY}}
     responses: dict[int | str, dict[str, Any]] = {
         200: {
@@ -103,11 +106,22 @@ def download_responses(*, conditional: bool = False) -> dict[int | str, dict[str
             "content": body,
         }
     }
-    if conditional:
+    if ranges:
         responses[206] = {"description": "The bytes the Range header asked for", "content": body}
+        responses.update(errors(400, 416))
+    if revalidation:
         responses[304] = {"description": "Not modified since the ETag or date given"}
-        responses.update(errors(416))
     return responses
+
+
+def request_headers(*names: str) -> dict[str, Any]:
+    """`openapi_extra=` naming optional request headers an endpoint reads itself."""
+    return {
+        "parameters": [
+            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+            for name in names
+        ]
+    }
 
 
 _REF = "#/components/schemas/{model}"

@@ -205,6 +205,38 @@ def test_no_server_errors_and_every_answer_is_documented(
         _conforms(profile, answer)
 
 
+OPENAI_BODY = {"model": "oa-plain", "messages": [{"role": "user", "content": "Hello"}]}
+ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 32, "system": "Be brief."}
+COMPLETIONS = [
+    ("/api/chat/completions", OPENAI_BODY, "chat.completion"),
+    ("/api/chat/completions", ANTHROPIC_BODY, "message"),
+    ("/v1/chat/completions", OPENAI_BODY, "chat.completion"),
+    ("/v1/messages", OPENAI_BODY | {"max_tokens": 32}, "message"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "kind"), COMPLETIONS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_completions_answer_as_documented(
+    api_schema: Any,
+    fuzz_server: tuple[str, str],
+    path: str,
+    body: dict[str, Any],
+    kind: str,
+    stream: bool,
+) -> None:
+    """Random bodies name unknown models: these reach the upstream, in both formats."""
+    url, session = fuzz_server
+    case = api_schema[path]["POST"].Case(body={**body, "stream": stream})
+    response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
+    assert response.status_code == 200, response.text
+    _conforms(case, response)
+    if stream:
+        assert response.headers["content-type"][0].startswith("text/event-stream")
+    else:
+        assert response.json()["object" if kind == "chat.completion" else "type"] == kind
+
+
 def test_linked_sequences_answer_as_documented(
     api_schema: Any, fuzz_server: tuple[str, str]
 ) -> None:

@@ -64,8 +64,8 @@ def _success_problems(document: dict[str, Any], status: str, response: dict[str,
         schema = body.get("schema", {})
         if media_type == "application/json" and not _is_model(document, schema):
             return f"{status} {media_type} has no model: {schema}"
-        if media_type == "text/event-stream" and schema.get("type") != "string":
-            return f"{status} {media_type} is not described"
+        if media_type == "text/event-stream" and "data" not in schema.get("properties", {}):
+            return f"{status} {media_type} does not describe its events"
         if media_type not in ("application/json", "text/event-stream") and schema != BINARY:
             return f"{status} {media_type} is not binary"
     return ""

@@ -26,7 +26,7 @@ from llmportal.chat.schemas import (
 )
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.gateway.tokens import TokenCounter
-from llmportal.openapi import Success, download_responses, errors, multipart_body
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.portal import Portal
 from llmportal.quota import storage as allowance
 from llmportal.uploads import (
@@ -200,7 +200,8 @@ async def upload_attachments(
 @router.get(
     "/attachments/{attachment_id}",
     response_class=FileResponse,
-    responses=download_responses(),
+    responses=download_responses(ranges=True),
+    openapi_extra=request_headers("Range", "If-Range"),
 )
 async def download_attachment(
     attachment_id: str, principal: ChatPrincipal, db: DbSession, portal: PortalDep

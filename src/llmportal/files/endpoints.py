@@ -8,7 +8,7 @@ from starlette.responses import FileResponse
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.files import service
 from llmportal.files.schemas import FileList, FileOut, file_out
-from llmportal.openapi import Success, download_responses, errors, multipart_body
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.quota import storage as allowance
 from llmportal.uploads import (
     download_response,
@@ -66,7 +66,12 @@ async def get_file(file_id: str, principal: FilesPrincipal, db: DbSession) -> di
     return file_out(await service.get_owned(db, principal.user.id, file_id))
 
 
-@router.get("/{file_id}/content", response_class=FileResponse, responses=download_responses())
+@router.get(
+    "/{file_id}/content",
+    response_class=FileResponse,
+    responses=download_responses(ranges=True),
+    openapi_extra=request_headers("Range", "If-Range"),
+)
 async def download_file(
     file_id: str, principal: FilesPrincipal, db: DbSession, portal: PortalDep
 ) -> FileResponse:

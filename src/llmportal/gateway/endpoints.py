@@ -18,6 +18,7 @@ from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.schemas import (
+    SSE_EVENT,
     AnthropicMessage,
     ChatCompletion,
     ChatCompletionRequest,
@@ -88,7 +89,7 @@ async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[byte
 
 
 _OPENAI_OR_ANTHROPIC = json_body(ChatCompletionRequest, MessagesRequest)
-_SSE = {"text/event-stream": {"schema": {"type": "string", "description": "SSE events"}}}
+_SSE = {"text/event-stream": {"schema": SSE_EVENT}}
 # The completion handlers answer a Response of their own (JSON or SSE): documented, not
 # validated. An upstream failing before the first byte: 502, timing out: 504.
 _COMPLETION_ERRORS = errors(400, 401, 403, 404, 413, 429, 502, 503, 504)

@@ -278,3 +278,36 @@ class PortalModel(ResponseModel):
 
 class PortalModelList(ResponseModel):
     data: list[PortalModel]
+
+
+# --- streams -------------------------------------------------------------------------------
+
+# One event of a `stream: true` answer (schemathesis, like OpenAPI 3.2's itemSchema, reads the
+# event stream's schema as the schema of each event).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {
+            "type": "string",
+            "description": "The event's type in the Anthropic format; an event without one "
+            "(OpenAI format, and the closing data-only events) is a `message`",
+            "enum": [
+                "message",
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+                "error",
+            ],
+        },
+        "data": {
+            "type": "string",
+            "description": "One JSON object: an OpenAI `chat.completion.chunk`, or the Anthropic "
+            'event; an error after the first byte is `{"error": {"message": ...}}`. '
+            "OpenAI streams (and errors in either format) end with `[DONE]`.",
+        },
+    },
+}

@@ -37,7 +37,7 @@ from llmportal.library.schemas import (
     collection_out,
     item_out,
 )
-from llmportal.openapi import Success, download_responses, errors, multipart_body
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.quota import storage as allowance
 from llmportal.storage import LocalStorage
 
@@ -90,12 +90,6 @@ _UPLOAD_FIELDS = {
     "tags": {"type": "string", "description": "comma-separated"},
     "source": {"type": "string"},
 }
-_CONDITIONAL_HEADERS = {
-    "parameters": [
-        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-        for name in ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
-    ]
-}
 
 
 @stuff.post(
@@ -146,8 +140,8 @@ async def upload(
 @stuff.get(
     "/download/{user_id}/{filename}",
     response_class=Response,
-    responses=download_responses(conditional=True),
-    openapi_extra=_CONDITIONAL_HEADERS,
+    responses=download_responses(ranges=True, revalidation=True),
+    openapi_extra=request_headers("Range", "If-Range", "If-None-Match", "If-Modified-Since"),
 )
 async def download(
     user_id: str,
