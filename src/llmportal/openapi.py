@@ -157,12 +157,38 @@ def _may_be_invalid(parameter: dict[str, Any]) -> bool:
     return parameter["in"] != "path" or schema.get("type") != "string" or len(schema) > 2
 
 
-def _implied_errors(route: APIRoute, method: str, operation: dict[str, Any]) -> list[int]:
+SESSION_OR_KEY: list[dict[str, list[str]]] = [{"session": []}, {"apiKey": []}]
+# `openapi_extra=` for a route that authenticates without the CurrentPrincipal dependency.
+AUTHENTICATED = {"security": SESSION_OR_KEY}
+SECURITY_SCHEMES = {
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "llmportal_session",
+        "description": "The session cookie POST /api/auth/login sets",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key, sk-live-... (also accepted as the x-api-key header)",
+    },
+}
+
+
+def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
     # Imported here: deps imports errors, which the app imports before the domains.
-    from llmportal.deps import current_principal, db_session
+    from llmportal.deps import browser_principal, current_principal
 
     calls = set(_calls(route.dependant))
-    authenticated = current_principal in calls
+    if browser_principal in calls:
+        return [{"session": []}]
+    return SESSION_OR_KEY if current_principal in calls else None
+
+
+def _implied_errors(route: APIRoute, method: str, operation: dict[str, Any]) -> list[int]:
+    from llmportal.deps import db_session
+
+    authenticated = bool(operation.get("security"))
     codes: list[int] = []
     if operation.get("requestBody") or any(map(_may_be_invalid, operation.get("parameters", []))):
         codes.append(400)
@@ -174,7 +200,7 @@ def _implied_errors(route: APIRoute, method: str, operation: dict[str, Any]) -> 
         codes.append(404)
     if authenticated:
         codes.append(429)  # an API key's rpmLimit
-    if db_session in calls:
+    if db_session in set(_calls(route.dependant)):
         codes.append(503)
     return codes
 
@@ -186,7 +212,7 @@ def _error_doc(code: int) -> dict[str, Any]:
     }
 
 
-def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
+def _document(app: FastAPI, schema: dict[str, Any]) -> None:
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
@@ -194,12 +220,16 @@ def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
         operations = schema["paths"][context.path_format]
         for method in route.methods or ():
             operation = operations[method.lower()]
+            security = _security(route)
+            if security is not None:
+                operation.setdefault("security", security)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # invalid input is 400
             for code in _implied_errors(route, method, operation):
                 responses.setdefault(str(code), _error_doc(code))
             operation["responses"] = dict(sorted(responses.items()))
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    components = schema["components"].setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     components.setdefault("ErrorResponse", ErrorResponse.model_json_schema(ref_template=_REF))
@@ -215,7 +245,7 @@ def install_openapi(app: FastAPI) -> None:
                 description=DESCRIPTION,
                 routes=app.routes,
             )
-            _document_errors(app, schema)
+            _document(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

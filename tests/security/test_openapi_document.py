@@ -168,3 +168,9 @@ async def test_the_document_is_served_with_the_error_body(client: httpx.AsyncCli
     assert login["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Profile"
     }
+    # Who may call: a session or a key, a session only, anyone.
+    paths = document["paths"]
+    assert paths["/v1/chat/completions"]["post"]["security"] == [{"session": []}, {"apiKey": []}]
+    assert paths["/api/keys"]["get"]["security"] == [{"session": []}]
+    assert "security" not in login
+    assert set(document["components"]["securitySchemes"]) == {"session", "apiKey"}

@@ -28,7 +28,7 @@ from llmportal.gateway.schemas import (
 )
 from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
 from llmportal.jsonio import FastJSONResponse
-from llmportal.openapi import errors, json_body
+from llmportal.openapi import AUTHENTICATED, errors, json_body
 from llmportal.portal import Portal
 
 log = logging.getLogger("llmportal.gateway")
@@ -88,7 +88,8 @@ async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[byte
             await events.aclose()  # type: ignore[attr-defined]
 
 
-_OPENAI_OR_ANTHROPIC = json_body(ChatCompletionRequest, MessagesRequest)
+# chat_principal authenticates in a transaction of its own, not through CurrentPrincipal.
+_OPENAI_OR_ANTHROPIC = {**json_body(ChatCompletionRequest, MessagesRequest), **AUTHENTICATED}
 _SSE = {"text/event-stream": {"schema": SSE_EVENT}}
 # The completion handlers answer a Response of their own (JSON or SSE): documented, not
 # validated. An upstream failing before the first byte: 502, timing out: 504.
@@ -171,7 +172,7 @@ async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal
     "/v1/messages",
     response_model=None,
     responses=_ANTHROPIC,
-    openapi_extra=json_body(MessagesRequest),
+    openapi_extra={**json_body(MessagesRequest), **AUTHENTICATED},
 )
 async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """Anthropic Messages, always."""
