@@ -1,9 +1,11 @@
 """What /openapi.json says beyond each route's own models.
 
-Every error is {"error": "..."} (ErrorResponse); invalid input is 400, never FastAPI's 422. The
-error statuses an operation can answer follow from what it depends on (authentication, the
-database, path parameters, a body) and are added to every documented operation; a route names
-the statuses only it answers (409, 413, 502, ...) with `responses=errors(...)`.
+Every error is {"error": "..."} (ErrorResponse); invalid input is 400, never FastAPI's 422. Who
+may call an operation (security) and the error statuses it can answer follow from what it
+depends on (authentication, the database, path parameters, a body) and are added to every
+documented operation; a route names the statuses only it answers (409, 413, 502, ...) with
+`responses=errors(...)`, and a body it reads itself with `openapi_extra=json_body(...)` or
+`multipart_body(...)`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, WithJsonSchema
 from pydantic.json_schema import models_json_schema
+
+from llmportal.deps import browser_principal, current_principal, db_session
 
 DESCRIPTION = """\
 The llmportal API: accounts, chat completions (OpenAI and Anthropic formats), chat history, API
@@ -175,19 +179,15 @@ SECURITY_SCHEMES = {
 }
 
 
-def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
-    # Imported here: deps imports errors, which the app imports before the domains.
-    from llmportal.deps import browser_principal, current_principal
-
-    calls = set(_calls(route.dependant))
+def _security(calls: set[Callable[..., Any]]) -> list[dict[str, list[str]]] | None:
     if browser_principal in calls:
         return [{"session": []}]
     return SESSION_OR_KEY if current_principal in calls else None
 
 
-def _implied_errors(route: APIRoute, method: str, operation: dict[str, Any]) -> list[int]:
-    from llmportal.deps import db_session
-
+def _implied_errors(
+    route: APIRoute, calls: set[Callable[..., Any]], method: str, operation: dict[str, Any]
+) -> list[int]:
     authenticated = bool(operation.get("security"))
     codes: list[int] = []
     if operation.get("requestBody") or any(map(_may_be_invalid, operation.get("parameters", []))):
@@ -200,7 +200,7 @@ def _implied_errors(route: APIRoute, method: str, operation: dict[str, Any]) -> 
         codes.append(404)
     if authenticated:
         codes.append(429)  # an API key's rpmLimit
-    if db_session in set(_calls(route.dependant)):
+    if db_session in calls:
         codes.append(503)
     return codes
 
@@ -218,14 +218,15 @@ def _document(app: FastAPI, schema: dict[str, Any]) -> None:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         operations = schema["paths"][context.path_format]
+        calls = set(_calls(route.dependant))
         for method in route.methods or ():
             operation = operations[method.lower()]
-            security = _security(route)
+            security = _security(calls)
             if security is not None:
                 operation.setdefault("security", security)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # invalid input is 400
-            for code in _implied_errors(route, method, operation):
+            for code in _implied_errors(route, calls, method, operation):
                 responses.setdefault(str(code), _error_doc(code))
             operation["responses"] = dict(sorted(responses.items()))
     schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
