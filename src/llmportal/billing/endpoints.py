@@ -13,6 +13,7 @@ from llmportal.billing import payment_methods, service, webhooks
 from llmportal.billing.gateway import Billing
 from llmportal.billing.plans import active_plans, sync_plans
 from llmportal.billing.schemas import (
+    WEBHOOK_DOC,
     AddPaymentMethodBody,
     ChangePlanBody,
     ChangePreview,
@@ -44,39 +45,6 @@ BillingDep = Annotated[Billing, Depends(get_billing)]
 
 # Calls to Stripe: a plan or card that is not there, Stripe failing, billing not configured.
 STRIPE_ERRORS = errors(404, 502, 503)
-
-WEBHOOK_DOC = {
-    "parameters": [
-        {
-            "name": "Stripe-Signature",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string"},
-            "description": "Stripe's signature of the payload (whsec_ secret)",
-        }
-    ],
-    "requestBody": {
-        "required": True,
-        "description": "A Stripe event, as Stripe sends it",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["id", "type", "data"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string"},
-                        "created": {"type": "integer"},
-                        "data": {
-                            "type": "object",
-                            "properties": {"object": {"type": "object"}},
-                        },
-                    },
-                }
-            }
-        },
-    },
-}
 
 
 async def startup(portal: Portal) -> None:

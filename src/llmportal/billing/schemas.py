@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
@@ -159,3 +159,38 @@ class ChangePreview(ResponseModel):
 class WebhookReceived(ResponseModel):
     received: Literal[True]
     duplicate: bool = Field(description="true: this event id was already processed")
+
+
+# The webhook reads its body itself: Stripe signs the exact bytes.
+WEBHOOK_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Stripe's signature of the payload (whsec_ secret)",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "A Stripe event, as Stripe sends it",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "type", "data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "type": {"type": "string"},
+                        "created": {"type": "integer"},
+                        "data": {
+                            "type": "object",
+                            "properties": {"object": {"type": "object"}},
+                        },
+                    },
+                }
+            }
+        },
+    },
+}

@@ -18,17 +18,15 @@ from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.schemas import (
-    SSE_EVENT,
-    AnthropicMessage,
-    ChatCompletion,
-    ChatCompletionRequest,
-    MessagesRequest,
+    ANTHROPIC_ANSWERS,
+    ANTHROPIC_BODY,
+    DETECTED_ANSWERS,
+    DETECTED_BODY,
     OpenAIModelList,
     PortalModelList,
 )
 from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
 from llmportal.jsonio import FastJSONResponse
-from llmportal.openapi import AUTHENTICATED, errors, json_body
 from llmportal.portal import Portal
 
 log = logging.getLogger("llmportal.gateway")
@@ -88,30 +86,6 @@ async def _sse(parsed: Parsed, events: AsyncIterator[Any]) -> AsyncIterator[byte
             await events.aclose()  # type: ignore[attr-defined]
 
 
-# chat_principal authenticates in a transaction of its own, not through CurrentPrincipal.
-_OPENAI_OR_ANTHROPIC = {**json_body(ChatCompletionRequest, MessagesRequest), **AUTHENTICATED}
-_SSE = {"text/event-stream": {"schema": SSE_EVENT}}
-# The completion handlers answer a Response of their own (JSON or SSE): documented, not
-# validated. An upstream failing before the first byte: 502, timing out: 504.
-_COMPLETION_ERRORS = errors(400, 401, 403, 404, 413, 429, 502, 503, 504)
-_DETECTED = {
-    200: {
-        "model": ChatCompletion | AnthropicMessage,
-        "description": "The completion, in the format of the request; SSE with `stream: true`",
-        "content": _SSE,
-    },
-    **_COMPLETION_ERRORS,
-}
-_ANTHROPIC = {
-    200: {
-        "model": AnthropicMessage,
-        "description": "The message; the Anthropic SSE event sequence with `stream: true`",
-        "content": _SSE,
-    },
-    **_COMPLETION_ERRORS,
-}
-
-
 MAX_BODY_BYTES = 32 * 1024 * 1024  # room for a few base64 images
 
 
@@ -150,8 +124,8 @@ async def _completion(
 @router.post(
     "/api/chat/completions",
     response_model=None,
-    responses=_DETECTED,
-    openapi_extra=_OPENAI_OR_ANTHROPIC,
+    responses=DETECTED_ANSWERS,
+    openapi_extra=DETECTED_BODY,
 )
 async def chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
@@ -161,8 +135,8 @@ async def chat_completions(request: Request, principal: ChatPrincipal, portal: P
 @router.post(
     "/v1/chat/completions",
     response_model=None,
-    responses=_DETECTED,
-    openapi_extra=_OPENAI_OR_ANTHROPIC,
+    responses=DETECTED_ANSWERS,
+    openapi_extra=DETECTED_BODY,
 )
 async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     return await _completion(request, principal, portal, None)
@@ -171,8 +145,8 @@ async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal
 @router.post(
     "/v1/messages",
     response_model=None,
-    responses=_ANTHROPIC,
-    openapi_extra={**json_body(MessagesRequest), **AUTHENTICATED},
+    responses=ANTHROPIC_ANSWERS,
+    openapi_extra=ANTHROPIC_BODY,
 )
 async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """Anthropic Messages, always."""

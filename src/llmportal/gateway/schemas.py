@@ -13,7 +13,7 @@ from pydantic import MISSING, BaseModel, Field
 
 from llmportal.gateway.formats._common import MAX_ATTACHMENTS
 from llmportal.gateway.types import FinishReason
-from llmportal.openapi import ResponseModel
+from llmportal.openapi import AUTHENTICATED, ResponseModel, errors, json_body
 
 _SESSION_ID = "llmportal: store the exchange in this chat session"
 _ATTACHMENTS = "llmportal: ids of the caller's uploads, sent with the last user message"
@@ -310,4 +310,32 @@ SSE_EVENT: dict[str, Any] = {
             "OpenAI streams (and errors in either format) end with `[DONE]`.",
         },
     },
+}
+
+
+# --- what the completion routes declare -----------------------------------------------------
+
+# The handlers read the body and answer a Response (JSON or SSE) themselves: documented, not
+# validated. chat_principal authenticates in a transaction of its own, not through
+# CurrentPrincipal, so the security is named here. An upstream failing before the first byte
+# is 502, timing out 504.
+DETECTED_BODY = {**json_body(ChatCompletionRequest, MessagesRequest), **AUTHENTICATED}
+ANTHROPIC_BODY = {**json_body(MessagesRequest), **AUTHENTICATED}
+_ERRORS = errors(400, 401, 403, 404, 413, 429, 502, 503, 504)
+_SSE = {"text/event-stream": {"schema": SSE_EVENT}}
+DETECTED_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChatCompletion | AnthropicMessage,
+        "description": "The completion, in the format of the request; SSE with `stream: true`",
+        "content": _SSE,
+    },
+    **_ERRORS,
+}
+ANTHROPIC_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": AnthropicMessage,
+        "description": "The message; the Anthropic SSE event sequence with `stream: true`",
+        "content": _SSE,
+    },
+    **_ERRORS,
 }
