@@ -14,6 +14,7 @@ from llmportal.deps import SESSION_COOKIE
 from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
 from llmportal.logs import AccessLogMiddleware
+from llmportal.openapi import install_openapi
 from llmportal.portal import Portal, build_portal, close_portal
 from llmportal.ratelimit_headers import RateLimitHeadersMiddleware
 from llmportal.security.middleware import SecurityMiddleware
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=FastJSONResponse,
     )
     install_error_handlers(app)
+    install_openapi(app)
     for mod in modules:
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:

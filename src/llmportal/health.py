@@ -1,24 +1,46 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter
+from pydantic import Field
 from sqlalchemy import text
 
 from llmportal.deps import PortalDep
 from llmportal.errors import error_response
 from llmportal.jsonio import FastJSONResponse
+from llmportal.openapi import ErrorResponse, ResponseModel
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 3.0
 
+_CHECKS = "database, and redis when configured: ok, or error: <what failed>"
 
-@router.get("/health/live")
+
+class Live(ResponseModel):
+    status: Literal["ok"]
+
+
+class Ready(ResponseModel):
+    status: Literal["ok", "degraded"] = Field(description="degraded: Redis does not answer")
+    checks: dict[str, str] = Field(description=_CHECKS)
+
+
+class NotReady(ErrorResponse):
+    checks: dict[str, str] = Field(description=_CHECKS)
+
+
+@router.get("/health/live", response_model=Live)
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.get(
+    "/health/ready",
+    response_model=Ready,
+    responses={503: {"model": NotReady, "description": "The database does not answer"}},
+)
 async def ready(portal: PortalDep) -> FastJSONResponse:
     """503 when the database does not answer (this instance cannot serve). A Redis that does
     not answer is 200 "degraded": the instance still serves, counting limits in the process

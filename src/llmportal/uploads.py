@@ -13,16 +13,19 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
+from stat import S_ISREG
 from typing import Any
 
 import anyio
 from fastapi import BackgroundTasks
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
+from starlette.types import Receive, Scope, Send
 
-from llmportal.errors import PortalError
+from llmportal.errors import PortalError, error_response
 from llmportal.portal import Portal
 from llmportal.storage import LocalStorage, StoredObject, display_name
 
@@ -40,15 +43,49 @@ def storage_for(portal: Portal) -> LocalStorage:
     return storage
 
 
+class DownloadResponse(FileResponse):
+    """Starlette's FileResponse, which answers a Range it refuses in plain text: this one
+    answers it like every other error, {"error": ...} (400 malformed, 416 outside the file)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._range_refusal(Headers(scope=scope))
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def _range_refusal(self, headers: Headers) -> Response | None:
+        # The same conditions and parser as FileResponse: only a Range it would refuse is.
+        http_range, if_range = headers.get("range"), headers.get("if-range")
+        if http_range is None or self.stat_result is None:
+            return None
+        if if_range is not None and not self._should_use_range(if_range):
+            return None
+        size = self.stat_result.st_size
+        try:
+            self._parse_range_header(http_range, size)
+        except MalformedRangeHeader as exc:
+            return error_response(400, exc.content)
+        except RangeNotSatisfiable:
+            unsatisfiable = {"Content-Range": f"bytes */{size}"}
+            return error_response(416, "Requested range not satisfiable", unsatisfiable)
+        return None
+
+
 async def download_response(
     storage: LocalStorage, user_id: str, storage_name: str, filename: str, mime_type: str
 ) -> FileResponse:
     """A stored file as a download: never rendered inline, never type-sniffed by the browser."""
     path = storage.path_for(user_id, storage_name)
-    if not await anyio.Path(path).is_file():
+    try:
+        stat_result = await anyio.Path(path).stat()
+    except OSError:
+        stat_result = None
+    if stat_result is None or not S_ISREG(stat_result.st_mode):
         raise PortalError(404, "File not found")
-    return FileResponse(
+    return DownloadResponse(
         path,
+        stat_result=stat_result,
         media_type=mime_type,
         filename=filename,
         content_disposition_type="attachment",

@@ -159,3 +159,20 @@ async def test_key_needs_files_permission(
     r = await upload_file(client, "k.txt", b"via key", headers=with_files)
     assert r.status_code == 201
     assert (await client.get("/api/files", headers=with_files)).json()["total"] == 1
+
+
+async def test_download_ranges_are_served_and_refused_as_json(
+    user_client: httpx.AsyncClient,
+) -> None:
+    url = (await upload_file(user_client, "abc.txt", b"abcdef")).json()["url"]
+    part = await user_client.get(url, headers={"Range": "bytes=1-2"})
+    assert (part.status_code, part.content) == (206, b"bc")
+    outside = await user_client.get(url, headers={"Range": "bytes=10-20"})
+    assert outside.status_code == 416
+    assert outside.json() == {"error": "Requested range not satisfiable"}
+    assert outside.headers["content-range"] == "bytes */6"
+    malformed = await user_client.get(url, headers={"Range": "lines=1-2"})
+    assert (malformed.status_code, malformed.json()) == (400, {"error": "Only support bytes range"})
+    # An If-Range for another version of the file: the whole file, as HTTP says.
+    whole = await user_client.get(url, headers={"Range": "bytes=10-20", "If-Range": '"old"'})
+    assert (whole.status_code, whole.content) == (200, b"abcdef")

@@ -9,14 +9,26 @@ from fastapi import APIRouter, Query
 from llmportal.admin import service
 from llmportal.admin.health import HealthChecker
 from llmportal.admin.reload_broadcast import ReloadBroadcast
-from llmportal.admin.schemas import UserPatch, admin_user, audit_entry
+from llmportal.admin.schemas import (
+    AdminModelList,
+    AuditList,
+    ModelsReloaded,
+    TwoFactorReset,
+    UserAnswer,
+    UserList,
+    UserPatch,
+    admin_user,
+    audit_entry,
+)
 from llmportal.config import ConfigError, load_settings
 from llmportal.deps import AdminPrincipal, ClientIP, DbSession, PortalDep
 from llmportal.errors import PortalError
 from llmportal.gateway import reload as gateway_reload
+from llmportal.openapi import errors
 from llmportal.portal import Portal
 from llmportal.usage import service as usage
 from llmportal.usage.params import SummaryQuery
+from llmportal.usage.schemas import UsageSummary
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -24,7 +36,7 @@ Page = Annotated[int, Query(ge=1, le=100_000)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.get("/users")
+@router.get("/users", response_model=UserList)
 async def list_users(
     admin: AdminPrincipal,
     db: DbSession,
@@ -41,12 +53,12 @@ async def list_users(
     return {"users": [admin_user(u) for u in users], "total": total, "page": page, "limit": limit}
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id}", response_model=UserAnswer)
 async def get_user(user_id: str, admin: AdminPrincipal, db: DbSession) -> dict[str, Any]:
     return {"user": admin_user(await service.get_user(db, user_id))}
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", response_model=UserAnswer)
 async def update_user(
     user_id: str,
     body: UserPatch,
@@ -60,7 +72,7 @@ async def update_user(
     return {"user": admin_user(user)}
 
 
-@router.post("/users/{user_id}/reset-2fa")
+@router.post("/users/{user_id}/reset-2fa", response_model=TwoFactorReset, responses=errors(400))
 async def reset_two_factor(
     user_id: str, admin: AdminPrincipal, db: DbSession, ip: ClientIP
 ) -> dict[str, Any]:
@@ -68,7 +80,7 @@ async def reset_two_factor(
     return {"success": True, "user": admin_user(user)}
 
 
-@router.get("/users/{user_id}/usage")
+@router.get("/users/{user_id}/usage", response_model=UsageSummary)
 async def user_usage(
     user_id: str,
     admin: AdminPrincipal,
@@ -82,7 +94,7 @@ async def user_usage(
     return await usage.summary(db, query)
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=UsageSummary)
 async def portal_usage(
     admin: AdminPrincipal, db: DbSession, params: SummaryQuery
 ) -> dict[str, Any]:
@@ -94,7 +106,7 @@ def _health(portal: Portal) -> HealthChecker:
     return checker
 
 
-@router.get("/models")
+@router.get("/models", response_model=AdminModelList)
 async def list_models(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any]:
     gateway = portal.services["gateway"]
     registry = gateway.registry
@@ -116,7 +128,7 @@ async def list_models(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any
     }
 
 
-@router.post("/models/reload")
+@router.post("/models/reload", response_model=ModelsReloaded, responses=errors(400))
 async def reload_models(
     admin: AdminPrincipal, db: DbSession, portal: PortalDep, ip: ClientIP
 ) -> dict[str, Any]:
@@ -140,7 +152,7 @@ async def reload_models(
     return {"success": True, "models": sorted(after), "otherProcessesNotified": notified}
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditList)
 async def list_audit(
     admin: AdminPrincipal,
     db: DbSession,

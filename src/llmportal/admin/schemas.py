@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import MISSING, BaseModel, ConfigDict, Field
 
 from llmportal.admin.models import AuditEntry
+from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.models import User
-from llmportal.users.schemas import iso, profile
+from llmportal.users.schemas import Profile, iso, profile
 
 
 class UserPatch(BaseModel):
@@ -15,6 +16,71 @@ class UserPatch(BaseModel):
     status: Literal["ACTIVE", "SUSPENDED"] | None = None
     role: Literal["USER", "ADMIN"] | None = None
     plan: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class AdminUser(Profile):
+    updatedAt: Timestamp
+
+
+class UserList(ResponseModel):
+    users: list[AdminUser]
+    total: int
+    page: int
+    limit: int
+
+
+class UserAnswer(ResponseModel):
+    user: AdminUser
+
+
+class TwoFactorReset(UserAnswer):
+    success: Literal[True]
+
+
+class ProviderHealth(ResponseModel):
+    status: Literal["ok", "error", "idle"]
+    checkedAt: Timestamp
+    latencyMs: int | MISSING = MISSING
+    error: str | MISSING = MISSING
+
+
+class AdminModel(ResponseModel):
+    id: str
+    provider: str
+    providerType: str
+    upstreamModel: str
+    ownedBy: str
+    default: bool
+    health: ProviderHealth
+
+
+class AdminModelList(ResponseModel):
+    models: list[AdminModel]
+
+
+class ModelsReloaded(ResponseModel):
+    success: Literal[True]
+    models: list[str]
+    otherProcessesNotified: int = Field(description="processes told through Redis (0 without)")
+
+
+class AuditEntryOut(ResponseModel):
+    id: str
+    createdAt: Timestamp
+    actorId: str | None
+    actorEmail: str
+    action: str
+    targetType: str | None
+    targetId: str | None
+    details: dict[str, Any]
+    ip: str | None
+
+
+class AuditList(ResponseModel):
+    entries: list[AuditEntryOut]
+    total: int
+    limit: int
+    offset: int
 
 
 def admin_user(user: User) -> dict[str, Any]:

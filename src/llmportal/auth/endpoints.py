@@ -6,19 +6,25 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
 from llmportal.auth import ratelimits, service, sessions, twofactor
 from llmportal.auth.schemas import (
+    BackupCodes,
     EmailIn,
+    EmailVerified,
     LoginIn,
+    Notice,
+    Registered,
     RegisterIn,
     ResetPasswordIn,
     TokenIn,
     TwoFactorDisableIn,
+    TwoFactorSetup,
     TwoFactorTokenIn,
 )
 from llmportal.deps import BrowserPrincipal, ClientIP, CurrentPrincipal, DbSession, PortalDep
 from llmportal.email.mailer import Email, mailer_for
 from llmportal.jsonio import FastJSONResponse
+from llmportal.openapi import ErrorResponse, Success, errors
 from llmportal.portal import Portal
-from llmportal.users.schemas import profile
+from llmportal.users.schemas import Profile, profile
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -47,6 +53,8 @@ def send_later(background: BackgroundTasks, portal: Portal, email: Email | None)
 @router.post(
     "/register",
     status_code=201,
+    response_model=Registered,
+    responses=errors(409, 429),
     dependencies=[limited(ratelimits.REGISTER)],
 )
 async def register(
@@ -64,7 +72,7 @@ async def register(
     }
 
 
-@router.post("/verify-email")
+@router.post("/verify-email", response_model=EmailVerified)
 async def verify_email(body: TokenIn, db: DbSession, portal: PortalDep) -> dict[str, Any]:
     user = await service.verify_email(db, portal, body.token)
     return {"success": True, "email": user.email, "emailVerified": True}
@@ -72,6 +80,8 @@ async def verify_email(body: TokenIn, db: DbSession, portal: PortalDep) -> dict[
 
 @router.post(
     "/resend-verification",
+    response_model=Notice,
+    responses=errors(429),
     dependencies=[limited(ratelimits.RESEND_VERIFICATION)],
 )
 async def resend_verification(
@@ -83,6 +93,8 @@ async def resend_verification(
 
 @router.post(
     "/forgot-password",
+    response_model=Notice,
+    responses=errors(429),
     dependencies=[limited(ratelimits.FORGOT_PASSWORD)],
 )
 async def forgot_password(
@@ -92,13 +104,25 @@ async def forgot_password(
     return FORGOT_ANSWER
 
 
-@router.post("/reset-password")
+@router.post("/reset-password", response_model=Success)
 async def reset_password(body: ResetPasswordIn, db: DbSession, portal: PortalDep) -> dict[str, Any]:
     await service.reset_password(db, portal, body.token, body.password)
     return {"success": True}
 
 
-@router.post("/login", dependencies=[limited(ratelimits.LOGIN)])
+@router.post(
+    "/login",
+    response_model=Profile,
+    responses={
+        **errors(429),
+        401: {
+            "model": ErrorResponse,
+            "description": "Wrong email or password (one message for both); with 2FA on and "
+            "no or a wrong `code`, the body adds `requires2FA: true`",
+        },
+    },
+    dependencies=[limited(ratelimits.LOGIN)],
+)
 async def login(
     body: LoginIn,
     request: Request,
@@ -114,7 +138,7 @@ async def login(
     return profile(user)
 
 
-@router.post("/logout")
+@router.post("/logout", response_model=Success)
 async def logout(
     principal: CurrentPrincipal, response: Response, db: DbSession, portal: PortalDep
 ) -> dict[str, bool]:
@@ -127,7 +151,7 @@ async def logout(
 # --- two-factor authentication (browser sessions only) -----------------------------------------
 
 
-@router.post("/2fa/setup")
+@router.post("/2fa/setup", response_model=TwoFactorSetup, responses=errors(409))
 async def twofa_setup(
     principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> FastJSONResponse:
@@ -136,7 +160,7 @@ async def twofa_setup(
     return FastJSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/2fa/verify")
+@router.post("/2fa/verify", response_model=BackupCodes, responses=errors(409))
 async def twofa_verify(
     body: TwoFactorTokenIn,
     principal: BrowserPrincipal,
@@ -151,7 +175,7 @@ async def twofa_verify(
     return {"success": True, "backupCodes": codes}
 
 
-@router.post("/2fa/disable")
+@router.post("/2fa/disable", response_model=Success)
 async def twofa_disable(
     body: TwoFactorDisableIn,
     principal: BrowserPrincipal,

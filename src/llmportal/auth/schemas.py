@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from llmportal.openapi import ResponseModel
 
 
 class Body(BaseModel):
@@ -54,3 +56,34 @@ class TwoFactorDisableIn(Body):
     token: str = Field(min_length=1, max_length=64)
 
     _token = field_validator("token", mode="before")(code_as_text)
+
+
+class Registered(ResponseModel):
+    id: str
+    name: str | None
+    email: str
+    requiresVerification: bool
+
+
+class EmailVerified(ResponseModel):
+    success: Literal[True]
+    email: str
+    emailVerified: Literal[True]
+
+
+class Notice(ResponseModel):
+    """The same answer whether or not the address has an account."""
+
+    success: Literal[True]
+    message: str
+
+
+class TwoFactorSetup(ResponseModel):
+    secret: str
+    qrCode: str = Field(description="a data:image/png;base64 URL of the otpauth QR code")
+    otpauthUrl: str
+
+
+class BackupCodes(ResponseModel):
+    success: Literal[True]
+    backupCodes: list[str]

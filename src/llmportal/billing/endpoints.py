@@ -12,11 +12,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from llmportal.billing import payment_methods, service, webhooks
 from llmportal.billing.gateway import Billing
 from llmportal.billing.plans import active_plans, sync_plans
-from llmportal.billing.schemas import AddPaymentMethodBody, ChangePlanBody, UpdatePaymentMethodBody
+from llmportal.billing.schemas import (
+    WEBHOOK_DOC,
+    AddPaymentMethodBody,
+    ChangePlanBody,
+    ChangePreview,
+    InvoiceList,
+    Overview,
+    PaymentMethodAnswer,
+    PaymentMethodList,
+    PlanList,
+    SubscriptionAnswer,
+    UpdatePaymentMethodBody,
+    WebhookReceived,
+)
 from llmportal.db import transaction
 from llmportal.deps import BrowserPrincipal, CurrentUser, DbSession, PortalDep
 from llmportal.errors import PortalError, bad_request
 from llmportal.jsonio import FastJSONResponse
+from llmportal.openapi import Success, errors
 from llmportal.portal import Portal
 
 router = APIRouter(prefix="/api/billing", tags=["billing"])
@@ -28,6 +42,9 @@ def get_billing(portal: PortalDep) -> Billing:
 
 
 BillingDep = Annotated[Billing, Depends(get_billing)]
+
+# Calls to Stripe: a plan or card that is not there, Stripe failing, billing not configured.
+STRIPE_ERRORS = errors(404, 502, 503)
 
 
 async def startup(portal: Portal) -> None:
@@ -45,17 +62,17 @@ async def shutdown(portal: Portal) -> None:
         await billing.close()
 
 
-@router.get("")
+@router.get("", response_model=Overview)
 async def billing_overview(user: CurrentUser, db: DbSession, billing: BillingDep) -> dict[str, Any]:
     return await service.overview(db, billing, user)
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=PlanList)
 async def list_plans(user: CurrentUser, db: DbSession) -> dict[str, Any]:
     return await service.list_plans(db, user)
 
 
-@router.get("/change-plan")
+@router.get("/change-plan", response_model=ChangePreview, responses=STRIPE_ERRORS)
 async def preview_change_plan(
     user: CurrentUser,
     db: DbSession,
@@ -66,21 +83,25 @@ async def preview_change_plan(
     return await service.preview_change(db, billing, user, plan_id, interval)
 
 
-@router.post("/change-plan")
+@router.post(
+    "/change-plan", response_model=SubscriptionAnswer, responses={**STRIPE_ERRORS, **errors(402)}
+)
 async def change_plan(
     body: ChangePlanBody, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
     return await service.change_plan(db, billing, principal.user, body.planId, body.interval)
 
 
-@router.post("/cancel")
+@router.post(
+    "/cancel", response_model=SubscriptionAnswer, responses={**STRIPE_ERRORS, **errors(400)}
+)
 async def cancel_subscription(
     principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
     return await service.cancel(db, billing, principal.user)
 
 
-@router.get("/invoices")
+@router.get("/invoices", response_model=InvoiceList)
 async def list_invoices(
     user: CurrentUser, db: DbSession, limit: str = "20", offset: str = "0"
 ) -> dict[str, Any]:
@@ -99,14 +120,19 @@ def _int_param(name: str, raw: str, low: int, high: int) -> int:
     return value
 
 
-@router.get("/payment-methods")
+@router.get("/payment-methods", response_model=PaymentMethodList, responses=errors(502))
 async def list_payment_methods(
     user: CurrentUser, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
     return {"paymentMethods": await payment_methods.list_methods(db, billing, user)}
 
 
-@router.post("/payment-methods", status_code=201)
+@router.post(
+    "/payment-methods",
+    status_code=201,
+    response_model=PaymentMethodAnswer,
+    responses=STRIPE_ERRORS,
+)
 async def add_payment_method(
     body: AddPaymentMethodBody, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
@@ -116,7 +142,9 @@ async def add_payment_method(
     return {"paymentMethod": method}
 
 
-@router.patch("/payment-methods/{pm_id}")
+@router.patch(
+    "/payment-methods/{pm_id}", response_model=PaymentMethodAnswer, responses=STRIPE_ERRORS
+)
 async def update_payment_method(
     pm_id: str,
     body: UpdatePaymentMethodBody,
@@ -130,7 +158,7 @@ async def update_payment_method(
     return {"paymentMethod": method}
 
 
-@router.delete("/payment-methods/{pm_id}")
+@router.delete("/payment-methods/{pm_id}", response_model=Success, responses=STRIPE_ERRORS)
 async def delete_payment_method(
     pm_id: str, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
@@ -138,7 +166,12 @@ async def delete_payment_method(
     return {"success": True}
 
 
-@router.post("/webhook")
+@router.post(
+    "/webhook",
+    response_model=WebhookReceived,
+    responses=errors(413),
+    openapi_extra=WEBHOOK_DOC,
+)
 async def stripe_webhook(request: Request, db: DbSession, billing: BillingDep) -> FastJSONResponse:
     payload = await request.body()
     if len(payload) > 1024 * 1024:

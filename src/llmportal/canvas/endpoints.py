@@ -7,8 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 
 from llmportal.canvas import service
-from llmportal.canvas.schemas import CanvasPut, document_out, version_out
+from llmportal.canvas.schemas import (
+    CanvasConflict,
+    CanvasOut,
+    CanvasPut,
+    CanvasSaved,
+    VersionList,
+    VersionOut,
+    document_out,
+    version_out,
+)
 from llmportal.deps import DbSession, Principal, require_permission
+from llmportal.openapi import Success
 
 LibraryPrincipal = Annotated[Principal, Depends(require_permission("library"))]
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -16,7 +26,7 @@ SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 router = APIRouter(prefix="/api/canvas", tags=["canvas"])
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", response_model=CanvasOut)
 async def get_canvas(
     session_id: SessionId, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -27,7 +37,17 @@ async def get_canvas(
     return {"document": document_out(doc), "versions": [version_out(v) for v in versions]}
 
 
-@router.put("/{session_id}")
+@router.put(
+    "/{session_id}",
+    response_model=CanvasSaved,
+    responses={
+        201: {"model": CanvasSaved, "description": "Created"},
+        409: {
+            "model": CanvasConflict,
+            "description": "The version sent is not the current one: the body has the current",
+        },
+    },
+)
 async def put_canvas(
     session_id: SessionId,
     body: CanvasPut,
@@ -41,7 +61,7 @@ async def put_canvas(
     return {"document": document_out(doc)}
 
 
-@router.delete("/{session_id}")
+@router.delete("/{session_id}", response_model=Success)
 async def delete_canvas(
     session_id: SessionId, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, bool]:
@@ -49,7 +69,7 @@ async def delete_canvas(
     return {"success": True}
 
 
-@router.get("/{session_id}/versions")
+@router.get("/{session_id}/versions", response_model=VersionList)
 async def list_versions(
     session_id: SessionId, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -58,7 +78,7 @@ async def list_versions(
     return {"versions": [version_out(v) for v in versions]}
 
 
-@router.post("/{session_id}/versions", status_code=201)
+@router.post("/{session_id}/versions", status_code=201, response_model=VersionOut)
 async def create_version(
     session_id: SessionId, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:

@@ -8,10 +8,17 @@ from starlette.responses import FileResponse
 from llmportal.chat import attachments, service
 from llmportal.chat.completions import CompletionLink
 from llmportal.chat.schemas import (
+    AttachmentList,
     MessageCreate,
+    MessageList,
+    MessageOut,
     MessageUpdate,
+    Rated,
     RatingIn,
     SessionCreate,
+    SessionDetail,
+    SessionList,
+    SessionOut,
     SessionUpdate,
     attachment_out,
     message_out,
@@ -19,6 +26,7 @@ from llmportal.chat.schemas import (
 )
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.gateway.tokens import TokenCounter
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.portal import Portal
 from llmportal.quota import storage as allowance
 from llmportal.uploads import (
@@ -44,13 +52,13 @@ def token_counter(portal: Portal) -> TokenCounter:
 # Sessions
 
 
-@router.get("/sessions")
+@router.get("/sessions", response_model=SessionList)
 async def list_sessions(principal: ChatPrincipal, db: DbSession) -> dict[str, Any]:
     rows = await service.list_sessions(db, principal.user.id)
     return {"sessions": [session_out(s, n) for s, n in rows]}
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=SessionDetail, responses=errors(404))
 async def create_session(
     body: SessionCreate, principal: ChatPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -60,7 +68,7 @@ async def create_session(
     return {**session_out(session, 0), "messages": []}
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response_model=SessionDetail)
 async def get_session(session_id: str, principal: ChatPrincipal, db: DbSession) -> dict[str, Any]:
     session = await service.get_session(db, principal.user.id, session_id)
     rows = await service.list_messages(db, principal.user.id, session_id)
@@ -70,7 +78,7 @@ async def get_session(session_id: str, principal: ChatPrincipal, db: DbSession) 
     }
 
 
-@router.patch("/sessions/{session_id}")
+@router.patch("/sessions/{session_id}", response_model=SessionOut)
 async def update_session(
     session_id: str,
     body: SessionUpdate,
@@ -88,7 +96,7 @@ async def update_session(
     return session_out(session)
 
 
-@router.delete("/sessions/{session_id}")
+@router.delete("/sessions/{session_id}", response_model=Success)
 async def delete_session(
     session_id: str,
     principal: ChatPrincipal,
@@ -104,13 +112,13 @@ async def delete_session(
 # Messages
 
 
-@router.get("/sessions/{session_id}/messages")
+@router.get("/sessions/{session_id}/messages", response_model=MessageList)
 async def list_messages(session_id: str, principal: ChatPrincipal, db: DbSession) -> dict[str, Any]:
     rows = await service.list_messages(db, principal.user.id, session_id)
     return {"messages": [message_out(m, files) for m, files in rows]}
 
 
-@router.post("/messages", status_code=201)
+@router.post("/messages", status_code=201, response_model=MessageOut, responses=errors(404))
 async def create_message(
     body: MessageCreate, principal: ChatPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -129,7 +137,7 @@ async def create_message(
     return message_out(message, files)
 
 
-@router.patch("/messages/{message_id}")
+@router.patch("/messages/{message_id}", response_model=MessageOut)
 async def update_message(
     message_id: str,
     body: MessageUpdate,
@@ -148,7 +156,7 @@ async def update_message(
     return message_out(message, files)
 
 
-@router.post("/messages/{message_id}/rating")
+@router.post("/messages/{message_id}/rating", response_model=Rated)
 async def rate_message(
     message_id: str, body: RatingIn, principal: ChatPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -159,7 +167,13 @@ async def rate_message(
 # Attachments
 
 
-@router.post("/attachments", status_code=201)
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=AttachmentList,
+    responses=errors(413),
+    openapi_extra=multipart_body("files", max_files=attachments.MAX_FILES_PER_UPLOAD),
+)
 async def upload_attachments(
     request: Request, principal: ChatPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -183,7 +197,12 @@ async def upload_attachments(
     return {"attachments": [attachment_out(a) for a in rows]}
 
 
-@router.get("/attachments/{attachment_id}")
+@router.get(
+    "/attachments/{attachment_id}",
+    response_class=FileResponse,
+    responses=download_responses(ranges=True),
+    openapi_extra=request_headers("Range", "If-Range"),
+)
 async def download_attachment(
     attachment_id: str, principal: ChatPrincipal, db: DbSession, portal: PortalDep
 ) -> FileResponse:
@@ -193,7 +212,7 @@ async def download_attachment(
     )
 
 
-@router.delete("/attachments/{attachment_id}")
+@router.delete("/attachments/{attachment_id}", response_model=Success)
 async def delete_attachment(
     attachment_id: str,
     principal: ChatPrincipal,

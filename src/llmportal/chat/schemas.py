@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import MISSING, BaseModel, ConfigDict, Field
 
 from llmportal.chat.models import ChatAttachment, ChatMessage, ChatSession
+from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.schemas import iso
 
 MAX_CONTENT_CHARS = 500_000
@@ -52,6 +53,76 @@ class MessageUpdate(Body):
 
 class RatingIn(Body):
     rating: Literal["up", "down"]
+
+
+class Attachment(ResponseModel):
+    id: str
+    name: str
+    type: str
+    size: int
+    url: str
+
+
+class AttachmentList(ResponseModel):
+    attachments: list[Attachment]
+
+
+class SessionOut(ResponseModel):
+    id: str
+    title: str | None
+    model: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class SessionSummary(SessionOut):
+    messageCount: int
+
+
+class SessionList(ResponseModel):
+    sessions: list[SessionSummary]
+
+
+class ToolCallFunction(ResponseModel):
+    name: str
+    arguments: str = Field(description="the arguments as a JSON text")
+
+
+class StoredToolCall(ResponseModel):
+    id: str
+    type: Literal["function"]
+    function: ToolCallFunction
+
+
+class MessageOut(ResponseModel):
+    id: str
+    sessionId: str
+    role: Literal["user", "assistant", "system"]
+    content: str
+    model: str | None
+    attachments: list[Attachment]
+    totalTokens: int
+    rating: Literal[1, -1] | None
+    metadata: dict[str, Any]
+    createdAt: Timestamp
+    updatedAt: Timestamp
+    # Present on assistant replies stored by a completion.
+    toolCalls: list[StoredToolCall] | MISSING = MISSING
+    promptTokens: int | MISSING = MISSING
+    completionTokens: int | MISSING = MISSING
+
+
+class MessageList(ResponseModel):
+    messages: list[MessageOut]
+
+
+class SessionDetail(SessionSummary):
+    messages: list[MessageOut]
+
+
+class Rated(ResponseModel):
+    success: Literal[True]
+    rating: Literal[1, -1]
 
 
 def attachment_url(attachment_id: str) -> str:

@@ -7,7 +7,8 @@ from starlette.responses import FileResponse
 
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.files import service
-from llmportal.files.schemas import file_out
+from llmportal.files.schemas import FileList, FileOut, file_out
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.quota import storage as allowance
 from llmportal.uploads import (
     download_response,
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/files", tags=["files"])
 FilesPrincipal = Annotated[Principal, Depends(require_permission("files"))]
 
 
-@router.get("")
+@router.get("", response_model=FileList)
 async def list_files(
     principal: FilesPrincipal,
     db: DbSession,
@@ -32,7 +33,13 @@ async def list_files(
     return {"files": [file_out(f) for f in rows], "total": total, "page": page, "limit": limit}
 
 
-@router.post("/upload", status_code=201)
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=FileOut,
+    responses=errors(413),
+    openapi_extra=multipart_body("file"),
+)
 async def upload_file(
     request: Request, principal: FilesPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -54,12 +61,17 @@ async def upload_file(
     return file_out(row)
 
 
-@router.get("/{file_id}")
+@router.get("/{file_id}", response_model=FileOut)
 async def get_file(file_id: str, principal: FilesPrincipal, db: DbSession) -> dict[str, Any]:
     return file_out(await service.get_owned(db, principal.user.id, file_id))
 
 
-@router.get("/{file_id}/content")
+@router.get(
+    "/{file_id}/content",
+    response_class=FileResponse,
+    responses=download_responses(ranges=True),
+    openapi_extra=request_headers("Range", "If-Range"),
+)
 async def download_file(
     file_id: str, principal: FilesPrincipal, db: DbSession, portal: PortalDep
 ) -> FileResponse:
@@ -69,7 +81,7 @@ async def download_file(
     )
 
 
-@router.delete("/{file_id}")
+@router.delete("/{file_id}", response_model=Success)
 async def delete_file(
     file_id: str,
     principal: FilesPrincipal,

@@ -3,7 +3,24 @@ from __future__ import annotations
 from typing import Any
 
 from llmportal.files.models import StoredFile
+from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.schemas import iso
+
+
+class FileOut(ResponseModel):
+    id: str
+    name: str
+    type: str
+    size: int
+    url: str
+    createdAt: Timestamp
+
+
+class FileList(ResponseModel):
+    files: list[FileOut]
+    total: int
+    page: int
+    limit: int
 
 
 def file_out(f: StoredFile) -> dict[str, Any]:

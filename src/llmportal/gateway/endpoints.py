@@ -18,6 +18,14 @@ from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_princ
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
+from llmportal.gateway.schemas import (
+    ANTHROPIC_ANSWERS,
+    ANTHROPIC_BODY,
+    DETECTED_ANSWERS,
+    DETECTED_BODY,
+    OpenAIModelList,
+    PortalModelList,
+)
 from llmportal.gateway.service import (
     DISCONNECTED,
     FORMATS,
@@ -113,27 +121,6 @@ async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
             await events.aclose()
 
 
-_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["model", "messages"],
-                    "properties": {
-                        "model": {"type": "string"},
-                        "messages": {"type": "array", "items": {"type": "object"}},
-                        "stream": {"type": "boolean"},
-                        "session_id": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
-
-
 MAX_BODY_BYTES = 32 * 1024 * 1024  # room for a few base64 images
 
 
@@ -171,24 +158,39 @@ async def _completion(
     return EventStreamResponse(parsed, events)
 
 
-@router.post("/api/chat/completions", openapi_extra=_BODY_DOC)
+@router.post(
+    "/api/chat/completions",
+    response_model=None,
+    responses=DETECTED_ANSWERS,
+    openapi_extra=DETECTED_BODY,
+)
 async def chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
     return await _completion(request, principal, portal, None)
 
 
-@router.post("/v1/chat/completions", openapi_extra=_BODY_DOC)
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses=DETECTED_ANSWERS,
+    openapi_extra=DETECTED_BODY,
+)
 async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     return await _completion(request, principal, portal, None)
 
 
-@router.post("/v1/messages", openapi_extra=_BODY_DOC)
+@router.post(
+    "/v1/messages",
+    response_model=None,
+    responses=ANTHROPIC_ANSWERS,
+    openapi_extra=ANTHROPIC_BODY,
+)
 async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
     """Anthropic Messages, always."""
     return await _completion(request, principal, portal, "anthropic")
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=OpenAIModelList)
 async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
     gateway = gateway_of(portal)
     return {
@@ -200,7 +202,7 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
     }
 
 
-@router.get("/api/chat/models")
+@router.get("/api/chat/models", response_model=PortalModelList)
 async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
     return {"data": [{"id": m.id, "owned_by": m.owned_by} for m in gateway_of(portal).models()]}
 

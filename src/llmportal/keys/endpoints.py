@@ -12,7 +12,19 @@ from llmportal.keys.auth import authenticate_key
 from llmportal.keys.cache import KeyCache
 from llmportal.keys.last_used import LastUsedTracker
 from llmportal.keys.models import ApiKey
-from llmportal.keys.schemas import KeyCreate, KeyRevoke, KeyUpdate, key_out, key_with_secret
+from llmportal.keys.schemas import (
+    KeyCreate,
+    KeyList,
+    KeyOut,
+    KeyRequests,
+    KeyRevoke,
+    KeyUpdate,
+    KeyUsage,
+    KeyWithSecret,
+    key_out,
+    key_with_secret,
+)
+from llmportal.openapi import Success, errors
 from llmportal.portal import Portal
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
@@ -23,7 +35,7 @@ def _out(portal: Portal, key: ApiKey) -> dict[str, Any]:
     return key_out(key, last_used_at=tracker.pending(key.id) if tracker else None)
 
 
-@router.get("")
+@router.get("", response_model=KeyList)
 async def list_keys(
     principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -31,7 +43,7 @@ async def list_keys(
     return {"keys": [_out(portal, k) for k in keys]}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=KeyWithSecret)
 async def create_key(
     body: KeyCreate, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -41,14 +53,14 @@ async def create_key(
     return key_with_secret(key, secret)
 
 
-@router.get("/{key_id}")
+@router.get("/{key_id}", response_model=KeyOut)
 async def get_key(
     key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     return _out(portal, await service.get_key(db, principal.user.id, key_id))
 
 
-@router.patch("/{key_id}")
+@router.patch("/{key_id}", response_model=KeyOut)
 async def update_key(
     key_id: str, body: KeyUpdate, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -56,14 +68,14 @@ async def update_key(
     return _out(portal, await service.update_key(db, key, body))
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", response_model=Success)
 async def delete_key(key_id: str, principal: BrowserPrincipal, db: DbSession) -> dict[str, bool]:
     key = await service.get_key(db, principal.user.id, key_id)
     await service.delete_key(db, key)
     return {"success": True}
 
 
-@router.post("/{key_id}/regenerate")
+@router.post("/{key_id}/regenerate", response_model=KeyWithSecret)
 async def regenerate_key(
     key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -72,7 +84,7 @@ async def regenerate_key(
     return key_with_secret(key, secret)
 
 
-@router.post("/{key_id}/revoke")
+@router.post("/{key_id}/revoke", response_model=KeyOut, responses=errors(409))
 async def revoke_key(
     key_id: str,
     principal: BrowserPrincipal,
@@ -85,7 +97,7 @@ async def revoke_key(
     return _out(portal, await service.revoke_key(db, key, reason))
 
 
-@router.post("/{key_id}/reactivate")
+@router.post("/{key_id}/reactivate", response_model=KeyOut, responses=errors(409))
 async def reactivate_key(
     key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -93,7 +105,7 @@ async def reactivate_key(
     return _out(portal, await service.reactivate_key(db, key))
 
 
-@router.get("/{key_id}/usage")
+@router.get("/{key_id}/usage", response_model=KeyUsage)
 async def key_usage(
     key_id: str,
     principal: BrowserPrincipal,
@@ -104,7 +116,7 @@ async def key_usage(
     return await usage.key_usage(db, key, days)
 
 
-@router.get("/{key_id}/requests")
+@router.get("/{key_id}/requests", response_model=KeyRequests)
 async def key_requests(
     key_id: str,
     principal: BrowserPrincipal,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmportal.deps import PERMISSIONS
 from llmportal.keys.models import ApiKey
+from llmportal.openapi import ResponseModel, Timestamp
+from llmportal.usage.schemas import UsageDay
 from llmportal.users.schemas import iso
 
 NAME_MAX = 100
@@ -107,6 +109,65 @@ class KeyRevoke(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     reason: str | None = Field(default=None, max_length=REASON_MAX)
+
+
+class KeyOut(ResponseModel):
+    id: str
+    name: str
+    description: str | None
+    prefix: str = Field(description="the first characters of the secret, then an ellipsis")
+    status: Literal["ACTIVE", "REVOKED", "EXPIRED"]
+    tier: str
+    permissions: list[str] | None = Field(description="null: every permission")
+    ipWhitelist: list[str]
+    dailyLimit: int | None
+    monthlyLimit: int | None
+    rpmLimit: int | None
+    expiresAt: Timestamp | None
+    lastUsedAt: Timestamp | None
+    revokedAt: Timestamp | None
+    revokedReason: str | None
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class KeyWithSecret(KeyOut):
+    """Create and regenerate: the only answers that show the secret."""
+
+    key: str
+
+
+class KeyList(ResponseModel):
+    keys: list[KeyOut]
+
+
+class KeyTotals(ResponseModel):
+    id: str
+    name: str
+    totalTokensUsed: int
+
+
+class KeyStats(ResponseModel):
+    totalRequests: int
+    totalTokens: int
+    avgResponseTime: int = Field(description="milliseconds")
+
+
+class KeyUsage(ResponseModel):
+    apiKey: KeyTotals
+    dailyUsage: list[UsageDay]
+    stats: KeyStats
+
+
+class KeyRequestDay(UsageDay):
+    promptTokens: int
+    completionTokens: int
+    avgResponseTime: int = Field(description="milliseconds")
+
+
+class KeyRequests(ResponseModel):
+    requests: list[KeyRequestDay]
+    limit: int
 
 
 def key_out(key: ApiKey, *, last_used_at: datetime | None = None) -> dict[str, Any]:

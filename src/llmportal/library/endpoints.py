@@ -21,15 +21,23 @@ from llmportal.library.files import (
 )
 from llmportal.library.schemas import (
     CollectionCreate,
+    CollectionDetail,
     CollectionItemAdd,
+    CollectionList,
+    CollectionOut,
     CollectionUpdate,
     ItemCreate,
+    ItemDetail,
     ItemFilters,
+    ItemList,
+    ItemOut,
     ItemUpdate,
+    LibraryStats,
     UploadFields,
     collection_out,
     item_out,
 )
+from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.quota import storage as allowance
 from llmportal.storage import LocalStorage
 
@@ -50,7 +58,7 @@ def _brief(c: Any) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "color": c.color, "icon": c.icon, "isDefault": c.is_default}
 
 
-@stuff.get("")
+@stuff.get("", response_model=ItemList, responses=errors(404))
 async def list_items(
     principal: LibraryPrincipal, db: DbSession, filters: Annotated[ItemFilters, Query()]
 ) -> dict[str, Any]:
@@ -63,7 +71,7 @@ async def list_items(
     }
 
 
-@stuff.post("", status_code=201)
+@stuff.post("", status_code=201, response_model=ItemOut, responses=errors(413))
 async def create_item(
     body: ItemCreate, principal: LibraryPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
@@ -71,34 +79,26 @@ async def create_item(
     return item_out(item)
 
 
-@stuff.get("/stats")
+@stuff.get("/stats", response_model=LibraryStats)
 async def stats(principal: LibraryPrincipal, db: DbSession, portal: PortalDep) -> dict[str, int]:
     return await service.stats(db, portal.settings, principal.user)
 
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string", "maxLength": 500},
-                        "description": {"type": "string", "maxLength": 5000},
-                        "tags": {"type": "string", "description": "comma-separated"},
-                        "source": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
+_UPLOAD_FIELDS = {
+    "title": {"type": "string", "maxLength": 500},
+    "description": {"type": "string", "maxLength": 5000},
+    "tags": {"type": "string", "description": "comma-separated"},
+    "source": {"type": "string"},
 }
 
 
-@stuff.post("/upload", status_code=201, openapi_extra=_UPLOAD_BODY)
+@stuff.post(
+    "/upload",
+    status_code=201,
+    response_model=ItemOut,
+    responses=errors(413),
+    openapi_extra=multipart_body("file", fields=_UPLOAD_FIELDS),
+)
 async def upload(
     request: Request,
     principal: LibraryPrincipal,
@@ -137,7 +137,12 @@ async def upload(
     return item_out(item)
 
 
-@stuff.get("/download/{user_id}/{filename}")
+@stuff.get(
+    "/download/{user_id}/{filename}",
+    response_class=Response,
+    responses=download_responses(ranges=True, revalidation=True),
+    openapi_extra=request_headers("Range", "If-Range", "If-None-Match", "If-Modified-Since"),
+)
 async def download(
     user_id: str,
     filename: str,
@@ -168,14 +173,14 @@ stuff.add_api_route(
 )
 
 
-@stuff.get("/{item_id}")
+@stuff.get("/{item_id}", response_model=ItemDetail)
 async def get_item(item_id: str, principal: LibraryPrincipal, db: DbSession) -> dict[str, Any]:
     item = await service.get_item(db, principal.user.id, item_id)
     found = await service.item_collections(db, item.id)
     return {**item_out(item), "collections": [_brief(c) for c in found]}
 
 
-@stuff.patch("/{item_id}")
+@stuff.patch("/{item_id}", response_model=ItemOut)
 async def update_item(
     item_id: str, body: ItemUpdate, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -183,7 +188,7 @@ async def update_item(
     return item_out(item)
 
 
-@stuff.delete("/{item_id}")
+@stuff.delete("/{item_id}", response_model=Success)
 async def delete_item(
     item_id: str,
     principal: LibraryPrincipal,
@@ -198,13 +203,13 @@ async def delete_item(
     return {"success": True}
 
 
-@collections_router.get("")
+@collections_router.get("", response_model=CollectionList)
 async def list_collections(principal: LibraryPrincipal, db: DbSession) -> dict[str, Any]:
     rows = await collections.list_collections(db, principal.user.id)
     return {"collections": [collection_out(c, n) for c, n in rows]}
 
 
-@collections_router.post("", status_code=201)
+@collections_router.post("", status_code=201, response_model=CollectionOut, responses=errors(409))
 async def create_collection(
     body: CollectionCreate, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -212,7 +217,7 @@ async def create_collection(
     return collection_out(collection, 0)
 
 
-@collections_router.get("/{collection_id}")
+@collections_router.get("/{collection_id}", response_model=CollectionDetail)
 async def get_collection(
     collection_id: str, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -221,7 +226,7 @@ async def get_collection(
     return {**collection_out(collection, len(items)), "items": [item_out(i) for i in items]}
 
 
-@collections_router.patch("/{collection_id}")
+@collections_router.patch("/{collection_id}", response_model=CollectionOut, responses=errors(409))
 async def update_collection(
     collection_id: str, body: CollectionUpdate, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -229,7 +234,7 @@ async def update_collection(
     return collection_out(collection, await collections.count_items(db, collection.id))
 
 
-@collections_router.delete("/{collection_id}")
+@collections_router.delete("/{collection_id}", response_model=Success, responses=errors(400))
 async def delete_collection(
     collection_id: str, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, bool]:
@@ -237,7 +242,12 @@ async def delete_collection(
     return {"success": True}
 
 
-@collections_router.post("/{collection_id}/items", status_code=201)
+@collections_router.post(
+    "/{collection_id}/items",
+    status_code=201,
+    response_model=CollectionOut,
+    responses=errors(409),
+)
 async def add_collection_item(
     collection_id: str, body: CollectionItemAdd, principal: LibraryPrincipal, db: DbSession
 ) -> dict[str, Any]:
@@ -245,7 +255,7 @@ async def add_collection_item(
     return collection_out(collection, await collections.count_items(db, collection.id))
 
 
-@collections_router.delete("/{collection_id}/items")
+@collections_router.delete("/{collection_id}/items", response_model=Success)
 async def remove_collection_item(
     collection_id: str,
     principal: LibraryPrincipal,

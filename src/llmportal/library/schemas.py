@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmportal.library.models import Collection, ContentItem, tag_list
+from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.storage import display_name
 from llmportal.users.schemas import iso
 
@@ -209,6 +210,75 @@ class CollectionUpdate(CollectionCreate):
 
 class CollectionItemAdd(BaseModel):
     item_id: str = Field(alias="itemId", min_length=1, max_length=32)
+
+
+class ItemOut(ResponseModel):
+    id: str
+    type: ItemType
+    title: str
+    description: str | None
+    content: str | None
+    url: str | None
+    fileName: str | None
+    mimeType: str | None
+    size: int = Field(description="bytes stored: the file, or the UTF-8 text of the content")
+    tags: list[str]
+    source: str
+    favorite: bool
+    archived: bool
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class ItemList(ResponseModel):
+    items: list[ItemOut]
+    total: int
+    page: int
+    limit: int
+
+
+class CollectionBrief(ResponseModel):
+    id: str
+    name: str
+    color: str | None
+    icon: str | None
+    isDefault: bool
+
+
+class ItemDetail(ItemOut):
+    collections: list[CollectionBrief]
+
+
+class LibraryStats(ResponseModel):
+    total: int
+    images: int
+    videos: int
+    files: int
+    code: int
+    conversations: int
+    notes: int
+    storageUsed: int = Field(description="bytes: library items, files and chat attachments")
+    storageLimit: int = Field(description="bytes the plan allows")
+
+
+class CollectionOut(ResponseModel):
+    id: str
+    name: str
+    description: str | None
+    color: str | None
+    icon: str | None
+    isDefault: bool
+    itemCount: int
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class CollectionList(ResponseModel):
+    collections: list[CollectionOut]
+
+
+class CollectionDetail(CollectionOut):
+    items: list[ItemOut]
 
 
 def item_out(item: ContentItem) -> dict[str, Any]:

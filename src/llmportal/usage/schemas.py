@@ -14,7 +14,62 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pydantic import Field
+
+from llmportal.openapi import Day, ResponseModel
+
 MICROS_PER_CENT = 10_000
+
+
+class SummaryStats(ResponseModel):
+    totalRequests: int
+    totalTokens: int
+    inputTokens: int
+    outputTokens: int
+    totalCost: float = Field(description="USD")
+    avgResponseTime: int = Field(description="milliseconds")
+    errorCount: int
+    errorRate: float = Field(description="percent: 0.12 means 0.12 %")
+
+
+class UsageDay(ResponseModel):
+    date: Day
+    requests: int
+    tokens: int
+    cost: float
+    errors: int
+
+
+class ModelUsage(ResponseModel):
+    model: str
+    requests: int
+    tokens: int
+    cost: float
+    percentage: float = Field(description="the model's share of cost, in percent")
+
+
+class CostBreakdown(ResponseModel):
+    inputTokensCost: float
+    outputTokensCost: float
+    imagesCost: float
+    total: float
+
+
+class UsageSummary(ResponseModel):
+    stats: SummaryStats
+    dailyUsage: list[UsageDay]
+    byModel: list[ModelUsage]
+    costBreakdown: CostBreakdown
+
+
+class KeyOption(ResponseModel):
+    id: str
+    name: str | None
+
+
+class UsageFilters(ResponseModel):
+    keys: list[KeyOption]
+    models: list[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,18 +7,19 @@ from fastapi import APIRouter, BackgroundTasks, Response
 from llmportal.auth import ratelimits
 from llmportal.deps import BrowserPrincipal, CurrentUser, DbSession, PortalDep
 from llmportal.email.mailer import mailer_for
+from llmportal.openapi import Success, errors
 from llmportal.users import profile as profiles
-from llmportal.users.schemas import PasswordChangeIn, ProfilePatch, profile
+from llmportal.users.schemas import PasswordChangeIn, Profile, ProfilePatch, profile
 
 router = APIRouter(prefix="/api/user", tags=["user"])
 
 
-@router.get("/profile")
+@router.get("/profile", response_model=Profile)
 async def get_profile(user: CurrentUser) -> dict[str, Any]:
     return profile(user)
 
 
-@router.patch("/profile")
+@router.patch("/profile", response_model=Profile, responses=errors(409))
 async def patch_profile(
     body: ProfilePatch,
     user: CurrentUser,
@@ -31,7 +32,7 @@ async def patch_profile(
     return profile(user)
 
 
-@router.post("/password")
+@router.post("/password", response_model=Success)
 async def change_password(
     body: PasswordChangeIn,
     principal: BrowserPrincipal,

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.models import User
 
 
@@ -29,6 +30,23 @@ def profile(user: User) -> dict[str, Any]:
         "twoFactorEnabled": user.totp_enabled,
         "createdAt": iso(user.created_at),
     }
+
+
+class Profile(ResponseModel):
+    id: str
+    name: str | None
+    email: str
+    role: Literal["USER", "ADMIN"]
+    status: Literal["ACTIVE", "SUSPENDED"]
+    firstName: str | None
+    lastName: str | None
+    company: str | None
+    phone: str | None
+    timezone: str | None
+    plan: str
+    emailVerified: bool
+    twoFactorEnabled: bool
+    createdAt: Timestamp
 
 
 class ProfilePatch(BaseModel):
