@@ -62,6 +62,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Not allowed: role, API key permission or IP whitelist, a browser-session-only "
     "endpoint, or a cross-origin cookie request",
     404: "Not found (or not yours)",
+    408: "The request body arrived too slowly (BODY_IDLE_TIMEOUT_S, BODY_TIMEOUT_S)",
     409: "Conflicts with the current state",
     413: "Request body too large",
     416: "The Range lies outside the file",
@@ -192,6 +193,8 @@ def _implied_errors(
     codes: list[int] = []
     if operation.get("requestBody") or any(map(_may_be_invalid, operation.get("parameters", []))):
         codes.append(400)
+    if operation.get("requestBody"):
+        codes.extend((408, 413))  # bodyguard.py: every body is capped and has a deadline
     if authenticated:
         codes.append(401)
     if authenticated or method not in ("GET", "HEAD"):

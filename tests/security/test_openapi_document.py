@@ -164,7 +164,7 @@ async def test_the_document_is_served_with_the_error_body(client: httpx.AsyncCli
     document = r.json()
     assert document["components"]["schemas"]["ErrorResponse"]["required"] == ["error"]
     login = document["paths"]["/api/auth/login"]["post"]
-    assert set(login["responses"]) == {"200", "400", "401", "403", "429", "503"}
+    assert set(login["responses"]) == {"200", "400", "401", "403", "408", "413", "429", "503"}
     assert login["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Profile"
     }
