@@ -12,10 +12,8 @@ from llmportal.config import Settings, load_settings
 from llmportal.deps import SESSION_COOKIE
 from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
-from llmportal.logs import AccessLogMiddleware
+from llmportal.middleware import PortalMiddleware
 from llmportal.portal import Portal, build_portal, close_portal
-from llmportal.ratelimit_headers import RateLimitHeadersMiddleware
-from llmportal.security.middleware import SecurityMiddleware
 
 # Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
 DOMAINS = [
@@ -76,9 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)
-    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
-        SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
+        PortalMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
     )
-    app.add_middleware(AccessLogMiddleware)
     return app
