@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmportal.db import transaction
-from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_principal
+from llmportal.deps import CurrentPrincipal, PortalDep, Principal, resolve_principal
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
@@ -26,15 +25,10 @@ router = APIRouter(tags=["completions"])
 _check_chat = _require_permission("chat")
 
 
-async def chat_principal(request: Request, portal: PortalDep) -> Principal:
-    """Authenticate in a short transaction of its own: no database session stays open while
-    the model answers."""
-    async with transaction(portal.sessionmaker) as db:
-        principal = await current_principal(request, db, portal)
-    return await _check_chat(principal)
-
-
-ChatPrincipal = Annotated[Principal, Depends(chat_principal)]
+async def chat_principal(request: Request, portal: Portal) -> Principal:
+    """No database session stays open while the model answers: the caller is looked up in a
+    short transaction of its own, or not at all for an API key in the key cache."""
+    return await _check_chat(await resolve_principal(request, portal))
 
 
 def gateway_of(portal: Portal) -> GatewayService:
@@ -118,9 +112,11 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _completion(
-    request: Request, principal: Principal, portal: Portal, fmt: Format | None
-) -> Any:
+async def _completion(request: Request, fmt: Format | None) -> Any:
+    """The completion routes take only the request (no FastAPI dependencies to solve on the
+    hottest path): the caller first, then the body."""
+    portal: Portal = request.app.state.portal
+    principal = await chat_principal(request, portal)
     gateway = gateway_of(portal)
     parsed = await gateway.parse(principal, await read_body(request), fmt)
     req = parsed.request
@@ -135,20 +131,20 @@ async def _completion(
 
 
 @router.post("/api/chat/completions", openapi_extra=_BODY_DOC)
-async def chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
+async def chat_completions(request: Request) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
-    return await _completion(request, principal, portal, None)
+    return await _completion(request, None)
 
 
 @router.post("/v1/chat/completions", openapi_extra=_BODY_DOC)
-async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
-    return await _completion(request, principal, portal, None)
+async def v1_chat_completions(request: Request) -> Any:
+    return await _completion(request, None)
 
 
 @router.post("/v1/messages", openapi_extra=_BODY_DOC)
-async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
+async def v1_messages(request: Request) -> Any:
     """Anthropic Messages, always."""
-    return await _completion(request, principal, portal, "anthropic")
+    return await _completion(request, "anthropic")
 
 
 @router.get("/v1/models")
