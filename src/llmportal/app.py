@@ -35,6 +35,8 @@ DOMAINS = [
     "llmportal.web",  # last: the browser app answers the GETs no other route took
 ]
 
+HOT_ROUTES = "llmportal.gateway.endpoints"
+
 
 def _domain_modules() -> list[object]:
     return [importlib.import_module(name) for name in DOMAINS]
@@ -70,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=FastJSONResponse,
     )
     install_error_handlers(app)
-    for mod in modules:
+    # The router tries routes in order: the completions, nearly all the traffic, go first
+    # (their paths are fixed, so they cannot shadow another route).
+    for mod in sorted(modules, key=lambda m: getattr(m, "__name__", "") != HOT_ROUTES):
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)

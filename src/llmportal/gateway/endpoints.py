@@ -19,6 +19,7 @@ from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.service import FORMATS, Format, GatewayService, Parsed
 from llmportal.jsonio import FastJSONResponse
 from llmportal.portal import Portal
+from llmportal.routing import DirectRoute
 
 log = logging.getLogger("llmportal.gateway")
 router = APIRouter(tags=["completions"])
@@ -130,21 +131,32 @@ async def _completion(request: Request, fmt: Format | None) -> Any:
     )
 
 
-@router.post("/api/chat/completions", openapi_extra=_BODY_DOC)
 async def chat_completions(request: Request) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
     return await _completion(request, None)
 
 
-@router.post("/v1/chat/completions", openapi_extra=_BODY_DOC)
 async def v1_chat_completions(request: Request) -> Any:
     return await _completion(request, None)
 
 
-@router.post("/v1/messages", openapi_extra=_BODY_DOC)
 async def v1_messages(request: Request) -> Any:
     """Anthropic Messages, always."""
     return await _completion(request, "anthropic")
+
+
+for _path, _endpoint in (
+    ("/api/chat/completions", chat_completions),
+    ("/v1/chat/completions", v1_chat_completions),
+    ("/v1/messages", v1_messages),
+):
+    router.add_api_route(
+        _path,
+        _endpoint,
+        methods=["POST"],
+        openapi_extra=_BODY_DOC,
+        route_class_override=DirectRoute,
+    )
 
 
 @router.get("/v1/models")
