@@ -14,6 +14,7 @@ from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
 from llmportal.middleware import PortalMiddleware
 from llmportal.portal import Portal, build_portal, close_portal
+from llmportal.routing import direct_routes
 
 # Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
 DOMAINS = [
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if router is not None:
             app.include_router(router)
     app.add_middleware(
-        PortalMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
+        PortalMiddleware,
+        public_url=settings.public_url,
+        session_cookie=SESSION_COOKIE,
+        direct=direct_routes(app),
     )
     return app

@@ -4,7 +4,8 @@
   line written while serving it (logs.request_id_var) and sent upstream;
 - one access log line and the HTTP metrics per request (logs.log_access);
 - the cross-origin check for cookie requests (403 before the app runs) and the security headers;
-- X-RateLimit-* headers from the decision a dependency remembered (ratelimit_headers).
+- X-RateLimit-* headers from the decision a dependency remembered (ratelimit_headers);
+- the DirectRoutes (the completions), served from here (routing.serve_direct).
 
 One layer instead of one per concern: every layer wraps `send`, which runs for each chunk of a
 stream. Here the response start is edited once and the later messages pass straight through.
@@ -20,14 +21,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from llmportal.ids import new_id
 from llmportal.logs import log_access, request_id_var, sane_request_id
 from llmportal.ratelimit_headers import STATE_KEY, rate_limit_headers
+from llmportal.routing import DirectRoute, serve_direct
 from llmportal.security.middleware import SAFE_METHODS, SECURITY_HEADERS, forbid, origin_of
 
 
 class PortalMiddleware:
-    def __init__(self, app: ASGIApp, public_url: str, session_cookie: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        public_url: str,
+        session_cookie: str,
+        direct: dict[tuple[str, str], DirectRoute] | None = None,
+    ) -> None:
         self.app = app
         self.allowed_origin = origin_of(public_url)
         self.cookie_marker = f"{session_cookie}=".encode()
+        self.direct = direct or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,8 +90,15 @@ class PortalMiddleware:
                 and origin.decode("latin-1").lower() != self.allowed_origin
             ):
                 await forbid(send_edited)
+            elif (route := self._direct(scope)) is not None:
+                await serve_direct(route, scope, receive, send_edited)
             else:
                 await self.app(scope, receive, send_edited)
         finally:
             log_access(scope, status, time.perf_counter() - start, request_id)
             request_id_var.reset(token)
+
+    def _direct(self, scope: Scope) -> DirectRoute | None:
+        if not self.direct or scope.get("root_path"):
+            return None
+        return self.direct.get((scope["method"], scope["path"]))
