@@ -7,12 +7,13 @@ from typing import Any
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.formats import anthropic as wire
 from llmportal.gateway.providers import http
+from llmportal.gateway.providers.http_provider import HttpProvider
 from llmportal.gateway.types import ChatRequest, ChatResponse, StreamEvent
 
 API_VERSION = "2023-06-01"
 
 
-class AnthropicProvider(http.HttpProvider):
+class AnthropicProvider(HttpProvider):
     def __init__(self, cfg: ProviderConfig, default_max_tokens: int = 1024) -> None:
         headers = {
             "Content-Type": "application/json",

@@ -1,5 +1,5 @@
 """What the HTTP providers share: one pooled aiohttp client each, error mapping, retries, SSE
-reading, and the request/stream plumbing of HttpProvider (openai.py and anthropic.py).
+reading (HttpProvider, in http_provider.py, builds the request and stream plumbing on them).
 
 aiohttp rather than httpx: measured on the benchmark's fake upstream, an upstream call costs
 ~0.1 ms of CPU through aiohttp against 0.5-1 ms through httpx/httpcore/anyio (which also checks
@@ -26,19 +26,18 @@ import contextlib
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp.helpers import BasicAuth, get_env_proxy_for_url
 from yarl import URL
 
-from llmportal.config import ModelConfig, ProviderConfig
+from llmportal.config import ProviderConfig
 from llmportal.gateway.providers.base import UpstreamError, UpstreamTimeout
 from llmportal.gateway.providers.breaker import CircuitBreaker
 from llmportal.gateway.types import (
-    ChatRequest,
     ChatResponse,
     Finish,
     Start,
@@ -54,7 +53,6 @@ RETRY_BACKOFF_S = 0.25
 RETRY_AFTER_CAP_S = 10.0  # the longest upstream Retry-After we wait for before retrying
 _sleep = asyncio.sleep  # tests record the waits instead
 BAD_SHAPE = (KeyError, TypeError, ValueError, IndexError, AttributeError)
-R = TypeVar("R")
 
 
 class UpstreamRejected(UpstreamError):
@@ -345,83 +343,3 @@ def stream_ended_early(provider_id: str) -> UpstreamError:
 
 def malformed(provider_id: str, exc: Exception) -> UpstreamError:
     return UpstreamError(f"Upstream '{provider_id}' sent a malformed answer ({exc})")
-
-
-class StreamRelay(Protocol):
-    """One upstream stream's events, turned into ours as they arrive."""
-
-    stopped: bool  # the upstream's last event came: read no further
-
-    def feed(self, event: str | None, data: bytes) -> list[StreamEvent]: ...
-
-    def end(self) -> list[StreamEvent]:
-        """After the last event: what is left, or raise when the stream was cut short."""
-        ...
-
-
-class HttpProvider:
-    """An upstream over HTTP: a JSON answer, or an event stream read by a StreamRelay."""
-
-    def __init__(self, cfg: ProviderConfig, url: str, headers: dict[str, str]) -> None:
-        self.id = cfg.id
-        self.cfg = cfg
-        self.url = url
-        self.headers = headers
-        self.stream_headers = {**headers, "Accept": "text/event-stream"}
-        self.client = UpstreamClient(cfg, url)
-        self.breaker = make_breaker(cfg)
-
-    def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _parse(self, data: dict[str, Any]) -> ChatResponse:
-        raise NotImplementedError
-
-    def _relay(self) -> StreamRelay:
-        raise NotImplementedError
-
-    async def _open(self, req: ChatRequest, model: ModelConfig, stream: bool) -> Response:
-        headers = self.stream_headers if stream else self.headers
-        body = self._body(req, model, stream)
-        return await open_response(self.client, self.cfg, self.url, headers, body, self.breaker)
-
-    async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
-        response = await self._open(req, model, False)
-        return self._parse(await read_json(self.cfg, response))
-
-    async def stream(self, req: ChatRequest, model: ModelConfig) -> AsyncIterator[StreamEvent]:
-        response = await self._open(req, model, True)
-        whole = await json_instead_of_stream(self.cfg, response)
-        if whole is not None:
-            for event in response_events(self._parse(whole)):
-                yield event
-            return
-        relay = self._relay()
-        sse = sse_events(self.cfg, response)
-        try:
-            async for name, data in sse:
-                for event in relay.feed(name, data):
-                    yield event
-                if relay.stopped:
-                    break
-        finally:
-            await sse.aclose()  # type: ignore[attr-defined]
-            # Back to the pool when the body was read to its end, else the connection closes.
-            response.release()
-        for event in relay.end():
-            yield event
-
-    def upstream_error(self, body: dict[str, Any]) -> UpstreamError:
-        return UpstreamError(f"Upstream '{self.id}': {upstream_message(body)}")
-
-    def shaped(
-        self, parse: Callable[[dict[str, Any]], Iterable[R]], data: dict[str, Any]
-    ) -> list[R]:
-        """parse(data), listed; an answer of the wrong shape is a malformed answer (502)."""
-        try:
-            return list(parse(data))
-        except BAD_SHAPE as exc:
-            raise malformed(self.id, exc) from exc
-
-    async def close(self) -> None:
-        await self.client.close()

@@ -7,10 +7,11 @@ from typing import Any
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.formats import openai as wire
 from llmportal.gateway.providers import http
+from llmportal.gateway.providers.http_provider import HttpProvider
 from llmportal.gateway.types import ChatRequest, ChatResponse, Finish, StreamEvent
 
 
-class OpenAIProvider(http.HttpProvider):
+class OpenAIProvider(HttpProvider):
     def __init__(self, cfg: ProviderConfig) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = cfg.resolved_api_key()
