@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ class Point:
     errors: int = 0
     elapsed: float = 0.0
     first_error: str = ""
+    statuses: Counter[int] = field(default_factory=Counter)  # every answer's HTTP status
+    sent: int = 0  # requests sent (the run stops sending at its `requests`)
 
     @property
     def count(self) -> int:
@@ -103,7 +106,8 @@ async def _worker(
 ) -> None:
     loop = asyncio.get_running_loop()
     conn: Connection | None = None
-    while time.perf_counter() < stop_at[0] and point.count + point.errors < limit:
+    while time.perf_counter() < stop_at[0] and point.sent < limit:
+        point.sent += 1
         if conn is None or conn.transport is None or conn.transport.is_closing():
             _, conn = await loop.create_connection(Connection, host, port)
         start = time.perf_counter()
@@ -115,6 +119,7 @@ async def _worker(
             conn = None
             continue
         end = time.perf_counter()
+        point.statuses[response.status] += 1
         if response.status != 200:
             point.errors += 1
             point.first_error = point.first_error or f"HTTP {response.status}"

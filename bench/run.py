@@ -34,6 +34,7 @@ BENCH = ROOT / "bench"
 PYTHON = sys.executable
 LITELLM = BENCH / ".venv-litellm" / "bin" / "litellm"
 MODEL = "bench-model"
+SLOW_MODEL = "bench-slow"  # upstream.py streams it at one chunk per second
 EMAIL, PASSWORD = "bench@example.com", "Bench-Password-1234!"
 
 
@@ -53,13 +54,14 @@ class Target:
     rss_idle: float = 0.0
     rss_after: float = 0.0
     rows: list[Row] = field(default_factory=list)
+    answered: int = 0  # 200 answers over all runs, warm-ups included (bench/scale.py's usage)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, within: float = 120.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(f"{proc.args!r} exited:\n{log.read_text()[-4000:]}")
         try:
             if httpx.get(url, timeout=1).status_code < 500:
                 return
@@ -121,13 +123,16 @@ timeout_s = 30
 id = "{MODEL}"
 provider = "fake"
 upstream_model = "{MODEL}"
+
+[[models]]
+id = "{SLOW_MODEL}"
+provider = "fake"
+upstream_model = "{SLOW_MODEL}"
 """
 
 
-def start_portal(tmp: Path, upstream: str, env_extra: dict[str, str]) -> Target:
-    port = free_port()
+def portal_env(tmp: Path, port: int, env_extra: dict[str, str]) -> dict[str, str]:
     config = tmp / "portal.toml"
-    config.write_text(portal_toml(upstream))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
     env.update(
         {
@@ -142,6 +147,36 @@ def start_portal(tmp: Path, upstream: str, env_extra: dict[str, str]) -> Target:
         }
     )
     env.update(env_extra)
+    return env
+
+
+# Every check a real key meets: permission, IP whitelist, rpm/daily/monthly limits.
+KEY_FIELDS: dict[str, Any] = {
+    "name": "bench",
+    "permissions": ["chat"],
+    "ipWhitelist": ["127.0.0.0/8"],
+    "rpmLimit": 1_000_000,
+    "dailyLimit": 10**15,
+    "monthlyLimit": 10**15,
+}
+
+
+def create_key(base: str, **fields: Any) -> str:
+    """A new API key of the bench user (KEY_FIELDS, with `fields` instead where given)."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        r = client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        r.raise_for_status()
+        r = client.post("/api/keys", json={**KEY_FIELDS, **fields})
+        r.raise_for_status()
+        return str(r.json()["key"])
+
+
+def start_portal(
+    tmp: Path, upstream: str, env_extra: dict[str, str], serve_args: tuple[str, ...] = ()
+) -> Target:
+    port = free_port()
+    (tmp / "portal.toml").write_text(portal_toml(upstream))
+    env = portal_env(tmp, port, env_extra)
     cli = [PYTHON, "-m", "llmportal"]
     for args in (
         ["user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified"],
@@ -152,28 +187,14 @@ def start_portal(tmp: Path, upstream: str, env_extra: dict[str, str]) -> Target:
             raise RuntimeError(f"llmportal {' '.join(args[:2])} failed:\n{done.stderr}")
     log_path = tmp / "portal.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it
-    proc = subprocess.Popen(cli + ["serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*cli, "serve", *serve_args], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     stop = _stopper(proc, log)
     try:
         _wait_http(f"{base}/health/live", proc, log_path)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            r = client.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
-            r.raise_for_status()
-            # Every check a real key meets: permission, IP whitelist, rpm/daily/monthly limits.
-            r = client.post(
-                "/api/keys",
-                json={
-                    "name": "bench",
-                    "permissions": ["chat"],
-                    "ipWhitelist": ["127.0.0.0/8"],
-                    "rpmLimit": 1_000_000,
-                    "dailyLimit": 10**15,
-                    "monthlyLimit": 10**15,
-                },
-            )
-            r.raise_for_status()
-            key = r.json()["key"]
+        key = create_key(base)
     except BaseException:
         stop()
         raise
@@ -233,9 +254,9 @@ def start_litellm(tmp: Path, upstream: str) -> Target:
     )
 
 
-def body(stream: bool) -> dict[str, Any]:
+def body(stream: bool, model: str = MODEL) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "model": MODEL,
+        "model": model,
         "messages": [{"role": "user", "content": "Say twenty words."}],
         "max_tokens": 32,
     }
@@ -262,6 +283,7 @@ def measure(target: Target, args: argparse.Namespace) -> None:
             )
             if warm.count == 0:
                 raise RuntimeError(f"{target.name}: no request succeeded ({warm.first_error})")
+            target.answered += warm.count
             best: tuple[loadgen.Point, float] | None = None
             for _ in range(args.repeats):
                 before = procstat.cpu_seconds(pid)
@@ -276,6 +298,7 @@ def measure(target: Target, args: argparse.Namespace) -> None:
                     )
                 )
                 cpu = procstat.cpu_seconds(pid) - before
+                target.answered += point.count
                 if best is None or point.rps > best[0].rps:
                     best = (point, cpu)
             assert best is not None
@@ -323,8 +346,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--out", default=str(BENCH / "results"))
+    p.add_argument(
+        "--slow-streams",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: one portal worker holds N concurrent slow streams (bench/slow.py)",
+    )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead: --workers 1 vs 2 on PostgreSQL + Redis, limits, usage (bench/scale.py)",
+    )
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/9")
     args = p.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.slow_streams:
+        from bench import slow
+
+        return slow.main(args)
+    if args.scale:
+        from bench import scale
+
+        return scale.main(args)
     names = args.targets.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,16 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmportal.bodyguard import BodyGuardMiddleware
 from llmportal.config import Settings, load_settings
 from llmportal.deps import SESSION_COOKIE
 from llmportal.errors import install_error_handlers
 from llmportal.jsonio import FastJSONResponse
-from llmportal.logs import AccessLogMiddleware
+from llmportal.middleware import PortalMiddleware
 from llmportal.openapi import install_openapi
 from llmportal.portal import Portal, build_portal, close_portal
-from llmportal.ratelimit_headers import RateLimitHeadersMiddleware
-from llmportal.security.middleware import SecurityMiddleware
+from llmportal.routing import direct_routes
 
 # Each domain module exposes `router`; optional `startup(portal)` / `shutdown(portal)` hooks.
 DOMAINS = [
@@ -38,6 +36,8 @@ DOMAINS = [
     "llmportal.admin.endpoints",  # after the gateway: it stops first (closes retired providers)
     "llmportal.web",  # last: the browser app answers the GETs no other route took
 ]
+
+HOT_ROUTES = "llmportal.gateway.endpoints"
 
 
 def _domain_modules() -> list[object]:
@@ -75,18 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
-    for mod in modules:
+    # The router tries routes in order: the completions, nearly all the traffic, go first
+    # (their paths are fixed, so they cannot shadow another route).
+    for mod in sorted(modules, key=lambda m: getattr(m, "__name__", "") != HOT_ROUTES):
         router: APIRouter | None = getattr(mod, "router", None)
         if router is not None:
             app.include_router(router)
     app.add_middleware(
-        BodyGuardMiddleware,
-        idle_timeout_s=settings.body_idle_timeout_s,
-        total_timeout_s=settings.body_timeout_s,
+        PortalMiddleware,
+        public_url=settings.public_url,
+        session_cookie=SESSION_COOKIE,
+        direct=direct_routes(app),
+        body_idle_timeout_s=settings.body_idle_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
     )
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(
-        SecurityMiddleware, public_url=settings.public_url, session_cookie=SESSION_COOKIE
-    )
-    app.add_middleware(AccessLogMiddleware)
     return app

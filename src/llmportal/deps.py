@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.auth.models import AuthSession
-from llmportal.db import session_scope, utcnow
+from llmportal.db import session_scope, transaction, utcnow
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
 from llmportal.security.clientip import client_ip
@@ -22,7 +22,8 @@ SESSION_COOKIE = "llmportal_session"
 PERMISSIONS = ("chat", "images", "vision", "files", "library")
 
 
-def get_portal(request: Request) -> Portal:
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread.
+async def get_portal(request: Request) -> Portal:
     portal: Portal = request.app.state.portal
     return portal
 
@@ -40,7 +41,7 @@ async def db_session(portal: PortalDep) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def get_client_ip(request: Request, portal: PortalDep) -> str:
+async def get_client_ip(request: Request, portal: PortalDep) -> str:
     return client_ip(request, portal.trusted_proxies)
 
 
@@ -66,8 +67,9 @@ class Principal:
         return perms is None or permission in perms
 
 
-# The keys domain installs its authenticator here at start-up.
-KeyAuthenticator = Callable[[Request, str, AsyncSession, Portal], Awaitable[Principal]]
+# The keys domain installs its authenticator here at start-up. Without a session it opens a
+# short one of its own when it needs the database (not for a key found in its cache).
+KeyAuthenticator = Callable[[Request, str, AsyncSession | None, Portal], Awaitable[Principal]]
 
 
 def unauthorized(message: str = "Authentication required") -> PortalError:
@@ -100,7 +102,11 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-async def current_principal(request: Request, db: DbSession, portal: PortalDep) -> Principal:
+async def resolve_principal(
+    request: Request, portal: Portal, db: AsyncSession | None = None
+) -> Principal:
+    """Who is calling. Without `db`, a lookup that needs the database runs in a short
+    transaction of its own, closed before this returns."""
     token = bearer_token(request) or request.headers.get("x-api-key")
     if token:
         authenticate_key: KeyAuthenticator | None = portal.services.get("key_authenticator")
@@ -109,12 +115,21 @@ async def current_principal(request: Request, db: DbSession, portal: PortalDep) 
         principal = await authenticate_key(request, token, db, portal)
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
-        found = await session_principal(cookie, db, portal) if cookie else None
+        found: Principal | None = None
+        if cookie and db is None:
+            async with transaction(portal.sessionmaker) as own:
+                found = await session_principal(cookie, own, portal)
+        elif cookie and db is not None:
+            found = await session_principal(cookie, db, portal)
         if found is None:
             raise unauthorized()
         principal = found
     request.state.principal = principal
     return principal
+
+
+async def current_principal(request: Request, db: DbSession, portal: PortalDep) -> Principal:
+    return await resolve_principal(request, portal, db)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -6,6 +6,7 @@ import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_RANDOM_SPAN = 36**15
 
 
 def _base36(n: int, width: int) -> str:
@@ -19,4 +20,4 @@ def _base36(n: int, width: int) -> str:
 def new_id() -> str:
     """'c' + 9 chars of milliseconds + 15 random chars: 25 chars, sortable by creation."""
     millis = int(time.time() * 1000)
-    return "c" + _base36(millis, 9) + "".join(secrets.choice(_ALPHABET) for _ in range(15))
+    return "c" + _base36(millis, 9) + _base36(secrets.randbelow(_RANDOM_SPAN), 15)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from llmportal.ids import new_id
 from llmportal.jsonio import dumps_str
 from llmportal.metrics.instruments import observe_http
 
@@ -74,63 +72,34 @@ def configure_logging(log_format: str | None) -> None:
         logging.getLogger(name).propagate = True
 
 
-class AccessLogMiddleware:
-    """Assigns X-Request-ID (or keeps a sane incoming one) and logs one line per request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _incoming_request_id(scope) or new_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            principal = scope.get("state", {}).get("principal")
-            key = getattr(principal, "api_key", None) if principal else None
-            route = scope.get("route")
-            seconds = time.perf_counter() - start
-            observe_http(scope["method"], getattr(route, "path", None), status, seconds)
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "fields": {
-                        "request_id": request_id,
-                        "route": getattr(route, "path", None),
-                        "status": status,
-                        "ms": round(seconds * 1000, 1),
-                        "user": principal.user.id if principal else None,
-                        "key": getattr(key, "prefix", None),
-                    }
-                },
-            )
-            request_id_var.reset(token)
+def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    """The request's access line and HTTP metrics (middleware.PortalMiddleware calls it)."""
+    state = scope.get("state", {})
+    principal = state.get("principal")
+    key = getattr(principal, "api_key", None) if principal else None
+    route = getattr(scope.get("route"), "path", None)
+    observe_http(scope["method"], route, status, seconds)
+    access_log.info(
+        "%s %s %s",
+        scope["method"],
+        scope["path"],
+        status,
+        extra={
+            "fields": {
+                "request_id": request_id,
+                "route": route,
+                "status": status,
+                "ms": round(seconds * 1000, 1),
+                "user": principal.user.id if principal else None,
+                "key": getattr(key, "prefix", None),
+            }
+        },
+    )
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if 0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text):
-                return text
+def sane_request_id(value: bytes) -> str | None:
+    """An incoming X-Request-ID worth keeping: 1-64 letters, digits, '-', '_', '.'."""
+    text = value.decode("latin-1")
+    if 0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text):
+        return text
     return None

@@ -1,20 +1,30 @@
-"""Run Alembic programmatically against the configured database."""
+"""Run Alembic programmatically against the configured database.
+
+Alembic is imported only when migrating: `serve` migrates in a child process (server.upgrade),
+so it never weighs on the serving process's memory.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from llmportal.db import create_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _SCRIPT_LOCATION = str(Path(__file__).parent / "migrations")
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", _SCRIPT_LOCATION)
     cfg.set_main_option("sqlalchemy.url", url)
@@ -22,6 +32,8 @@ def alembic_config(url: str) -> Config:
 
 
 async def upgrade_async(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     cfg = alembic_config(url)
     engine = create_engine(url)
     try:
@@ -45,6 +57,25 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def autogenerate(url: str, message: str) -> None:
     """Developer tool: write a new revision from the models' difference to `url`."""
+    from alembic import command
+
     cfg = alembic_config(url)
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     command.revision(cfg, message=message, autogenerate=True)
+
+
+URL_ENV = "LLMPORTAL_MIGRATE_URL"  # not on the command line, where `ps` would show a password
+
+
+def main() -> int:
+    """`python -m llmportal.migrate`: upgrade the database named by $LLMPORTAL_MIGRATE_URL."""
+    try:
+        upgrade(os.environ[URL_ENV])
+    except Exception as exc:
+        print(f"llmportal: database migration failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,16 +8,23 @@ from collections.abc import Iterator
 
 import pytest
 from bench.report import Row, render
-from bench.run import BENCH, Target, body, free_port
+from bench.run import BENCH, SLOW_MODEL, Target, body, free_port
+from bench.scale import LIMIT_RPM, Outcome
+from bench.scale import render as render_scale
+from bench.slow import raise_fd_limit
+from bench.upstream import SLOW_CHUNKS
 
 from bench import loadgen, procstat
+
+SLOW_TEST_INTERVAL_S = 0.05
 
 
 @pytest.fixture
 def upstream() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(BENCH / "upstream.py"), "--port", str(port)],
+        [sys.executable, str(BENCH / "upstream.py"), "--port", str(port)]
+        + ["--slow-interval", str(SLOW_TEST_INTERVAL_S)],
         stdout=subprocess.PIPE,
     )
     try:
@@ -65,3 +72,48 @@ async def test_fake_upstream_answers_404_elsewhere(
     )
     assert point.count == 0
     assert point.errors == 2 and point.first_error == "HTTP 404"
+
+
+async def test_slow_streams_from_the_fake_upstream(
+    upstream: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    """What `--slow-streams` holds through the portal: here straight from the upstream."""
+    url, _ = upstream
+    point = await loadgen.run(
+        f"{url}/v1/chat/completions",
+        body(True, SLOW_MODEL),
+        {},
+        concurrency=5,
+        requests=5,
+        max_seconds=30,
+    )
+    assert (point.count, point.errors, point.sent) == (5, 0, 5)
+    assert min(point.latencies) >= SLOW_CHUNKS * SLOW_TEST_INTERVAL_S * 0.9
+    assert max(point.ttfb) < SLOW_TEST_INTERVAL_S  # the first chunk comes at once
+
+
+def test_fd_limit_is_raised_as_far_as_allowed() -> None:
+    before, after = raise_fd_limit(64)
+    assert after >= before and after >= 64
+
+
+def test_scale_table_says_whether_limits_and_usage_held() -> None:
+    point = loadgen.Point(latencies=[0.01] * 10, elapsed=0.1)
+    outcomes = []
+    for workers, rps_scale, answers in (
+        (1, 1, {200: LIMIT_RPM, 429: 2 * LIMIT_RPM}),
+        (2, 2, {200: LIMIT_RPM + 1, 429: 2 * LIMIT_RPM - 1}),
+    ):
+        target = Target(
+            f"{workers}", "http://x/v1/chat/completions", {}, rss_idle=100, rss_after=110
+        )
+        row = Row.from_point("portal", False, 16, point, 0.01)
+        row.rps *= rps_scale
+        target.rows = [row]
+        outcomes.append(
+            Outcome(workers, target, answers, usage_rows=10, completions=10 + workers - 1)
+        )
+    table = render_scale(outcomes)
+    assert "exact | 10 rows / 10 answered complete" in table
+    assert "NOT EXACT" in table and "MISMATCH" in table
+    assert "- non-stream at 16 clients: 2.00x" in table

@@ -219,10 +219,10 @@ async def test_default_app_serves_the_bundled_model(user_client: httpx.AsyncClie
 
 
 async def test_oversized_body_is_413(chat: httpx.AsyncClient, gw_portal: Portal) -> None:
-    from llmportal.gateway.endpoints import MAX_BODY_BYTES
+    from llmportal.bodyguard import COMPLETION_BODY_LIMIT
 
     body = b'{"model": "oa-plain", "messages": [{"role": "user", "content": "'
-    body += b"x" * MAX_BODY_BYTES + b'"}]}'
+    body += b"x" * COMPLETION_BODY_LIMIT + b'"}]}'
     r = await chat.post(
         "/api/chat/completions", content=body, headers={"content-type": "application/json"}
     )

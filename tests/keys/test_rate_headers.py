@@ -6,8 +6,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from llmportal.middleware import PortalMiddleware
 from llmportal.ratelimit import Decision
-from llmportal.ratelimit_headers import RateLimitHeadersMiddleware, remember_decision
+from llmportal.ratelimit_headers import remember_decision
 from tests.conftest import BASE_URL
 
 
@@ -34,7 +35,7 @@ def tiny_app() -> FastAPI:
     async def plain() -> dict[str, bool]:
         return {"ok": True}
 
-    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(PortalMiddleware, public_url=BASE_URL, session_cookie="session")
     return app
 
 

@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 from llmportal.config import ProviderConfig
 
@@ -58,22 +58,26 @@ class HealthChecker:
             if key:
                 headers["Authorization"] = f"Bearer {key}"
         started = time.perf_counter()
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                resp = await client.get(url, headers=headers)
-        except httpx.TimeoutException:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as client,
+                client.get(url, headers=headers) as resp,
+            ):
+                status = resp.status
+        except TimeoutError:
             return {"status": "error", "error": "timed out", "checkedAt": checked}
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             return {
                 "status": "error",
                 "error": f"unreachable ({type(exc).__name__})",
                 "checkedAt": checked,
             }
         latency = round((time.perf_counter() - started) * 1000)
-        if resp.status_code >= 400:
+        if status >= 400:
             return {
                 "status": "error",
-                "error": f"answered {resp.status_code}",
+                "error": f"answered {status}",
                 "latencyMs": latency,
                 "checkedAt": checked,
             }

@@ -1,30 +1,40 @@
 """The billing service object kept in portal.services["billing"]: Stripe (if configured) and
-the map between plans and their Stripe prices."""
+the map between plans and their Stripe prices.
+
+The Stripe SDK (and the HTTP libraries it pulls in, ~11 MB per process) is imported only when
+Stripe is configured: stripe_client is imported here lazily.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmportal.billing.models import Plan
 from llmportal.billing.plans import INTERVALS, price_of
-from llmportal.billing.stripe_client import StripeGateway
 from llmportal.config import Settings
 from llmportal.errors import PortalError
 
 log = logging.getLogger("llmportal.billing")
 
+if TYPE_CHECKING:
+    from llmportal.billing.stripe_client import StripeGateway
+
 NOT_CONFIGURED = "Billing is not configured"
+
+
+class StripeNotFound(Exception):
+    """Stripe answered 404 for the object asked for."""
 
 
 class Billing:
     def __init__(self, settings: Settings) -> None:
-        self.stripe: StripeGateway | None = (
-            StripeGateway(settings.stripe_secret_key, settings.stripe_api_base)
-            if settings.stripe_secret_key
-            else None
-        )
+        self.stripe: StripeGateway | None = None
+        if settings.stripe_secret_key:
+            from llmportal.billing.stripe_client import StripeGateway
+
+            self.stripe = StripeGateway(settings.stripe_secret_key, settings.stripe_api_base)
         self.webhook_secret = settings.stripe_webhook_secret
         self._prices: dict[tuple[str, str], str] = {}  # (tier, interval) -> Stripe price id
         self._tiers: dict[str, tuple[str, str]] = {}  # Stripe price id -> (tier, interval)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llmportal.billing.gateway import Billing
-from llmportal.billing.stripe_client import StripeGateway, StripeNotFound
+from llmportal.billing.gateway import Billing, StripeNotFound
 from llmportal.billing.subscriptions import customer_id_of, ensure_customer, live_subscription
 from llmportal.errors import PortalError, bad_request
 from llmportal.users.models import User
+
+if TYPE_CHECKING:
+    from llmportal.billing.stripe_client import StripeGateway
 
 NOT_FOUND = "Payment method not found"
 

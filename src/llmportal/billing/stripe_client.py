@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import stripe
 
+from llmportal.billing.gateway import StripeNotFound
 from llmportal.errors import PortalError
 
 log = logging.getLogger("llmportal.billing")
@@ -24,10 +25,6 @@ log = logging.getLogger("llmportal.billing")
 SignatureError = stripe.SignatureVerificationError
 # Requests happen inside a user's request (and at start-up): fail in seconds, not Stripe's 80.
 REQUEST_TIMEOUT_S = 20.0
-
-
-class StripeNotFound(Exception):
-    """Stripe answered 404 for the object asked for."""
 
 
 def _plain(obj: Any) -> dict[str, Any]:

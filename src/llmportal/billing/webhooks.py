@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.billing.gateway import NOT_CONFIGURED, Billing
 from llmportal.billing.models import StripeEvent, Subscription
-from llmportal.billing.stripe_client import SignatureError, construct_event
 from llmportal.billing.subscriptions import (
     apply_subscription,
     refresh_tier,
@@ -35,6 +34,8 @@ INVOICE_EVENTS = (*INVOICE_PAID, "invoice.payment_failed", "invoice.finalized", 
 def verify(billing: Billing, payload: bytes, signature: str | None) -> dict[str, Any]:
     if not billing.webhook_secret:
         raise PortalError(503, NOT_CONFIGURED)
+    from llmportal.billing.stripe_client import SignatureError, construct_event
+
     try:
         event = construct_event(payload, signature, billing.webhook_secret)
     except SignatureError as exc:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmportal.db import transaction
-from llmportal.deps import CurrentPrincipal, PortalDep, Principal, current_principal
+from llmportal.deps import CurrentPrincipal, PortalDep, Principal, resolve_principal
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.base import UpstreamError
@@ -36,6 +35,7 @@ from llmportal.gateway.service import (
 )
 from llmportal.jsonio import FastJSONResponse
 from llmportal.portal import Portal
+from llmportal.routing import DirectRoute
 
 log = logging.getLogger("llmportal.gateway")
 router = APIRouter(tags=["completions"])
@@ -43,15 +43,10 @@ _check_chat = _require_permission("chat")
 T = TypeVar("T")
 
 
-async def chat_principal(request: Request, portal: PortalDep) -> Principal:
-    """Authenticate in a short transaction of its own: no database session stays open while
-    the model answers."""
-    async with transaction(portal.sessionmaker) as db:
-        principal = await current_principal(request, db, portal)
-    return await _check_chat(principal)
-
-
-ChatPrincipal = Annotated[Principal, Depends(chat_principal)]
+async def chat_principal(request: Request, portal: Portal) -> Principal:
+    """No database session stays open while the model answers: the caller is looked up in a
+    short transaction of its own, or not at all for an API key in the key cache."""
+    return await _check_chat(await resolve_principal(request, portal))
 
 
 def gateway_of(portal: Portal) -> GatewayService:
@@ -121,28 +116,16 @@ async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
             await events.aclose()
 
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # room for a few base64 images
-
-
 async def read_body(request: Request) -> bytes:
-    """The body, refused with 413 past MAX_BODY_BYTES (before reading it all when declared)."""
-    too_large = PortalError(413, f"Request body is too large (limit {MAX_BODY_BYTES >> 20} MB)")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body; its cap and deadlines are PortalMiddleware's (bodyguard.py)."""
+    return await request.body()
 
 
-async def _completion(
-    request: Request, principal: Principal, portal: Portal, fmt: Format | None
-) -> Any:
+async def _completion(request: Request, fmt: Format | None) -> Any:
+    """The completion routes take only the request (no FastAPI dependencies to solve on the
+    hottest path): the caller first, then the body."""
+    portal: Portal = request.app.state.portal
+    principal = await chat_principal(request, portal)
     gateway = gateway_of(portal)
     try:
         raw = await read_body(request)
@@ -158,36 +141,34 @@ async def _completion(
     return EventStreamResponse(parsed, events)
 
 
-@router.post(
-    "/api/chat/completions",
-    response_model=None,
-    responses=DETECTED_ANSWERS,
-    openapi_extra=DETECTED_BODY,
-)
-async def chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
+async def chat_completions(request: Request) -> Any:
     """OpenAI or Anthropic body (detected), answered in the same format."""
-    return await _completion(request, principal, portal, None)
+    return await _completion(request, None)
 
 
-@router.post(
-    "/v1/chat/completions",
-    response_model=None,
-    responses=DETECTED_ANSWERS,
-    openapi_extra=DETECTED_BODY,
-)
-async def v1_chat_completions(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
-    return await _completion(request, principal, portal, None)
+async def v1_chat_completions(request: Request) -> Any:
+    return await _completion(request, None)
 
 
-@router.post(
-    "/v1/messages",
-    response_model=None,
-    responses=ANTHROPIC_ANSWERS,
-    openapi_extra=ANTHROPIC_BODY,
-)
-async def v1_messages(request: Request, principal: ChatPrincipal, portal: PortalDep) -> Any:
+async def v1_messages(request: Request) -> Any:
     """Anthropic Messages, always."""
-    return await _completion(request, principal, portal, "anthropic")
+    return await _completion(request, "anthropic")
+
+
+for _path, _endpoint, _answers, _body in (
+    ("/api/chat/completions", chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
+    ("/v1/chat/completions", v1_chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
+    ("/v1/messages", v1_messages, ANTHROPIC_ANSWERS, ANTHROPIC_BODY),
+):
+    router.add_api_route(
+        _path,
+        _endpoint,
+        methods=["POST"],
+        response_model=None,
+        responses=_answers,
+        openapi_extra=_body,
+        route_class_override=DirectRoute,
+    )
 
 
 @router.get("/v1/models", response_model=OpenAIModelList)

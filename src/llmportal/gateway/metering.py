@@ -17,7 +17,10 @@ from llmportal.usage.models import UsageRecord
 
 
 class UsageSink(Protocol):
-    def add(self, record: UsageRecord) -> None: ...
+    def add(self, record: UsageRecord | dict[str, Any]) -> None:
+        """A usage record, or its column values (what the gateway hands over: building an ORM
+        instance costs more than the rest of the accounting)."""
+        ...
 
 
 class Quota(Protocol):
@@ -128,24 +131,24 @@ class Completion:
         input_cost, output_cost = cost_micros(self.model, usage)
         api_key = self.principal.api_key
         self.sink.add(
-            UsageRecord(
-                id=new_id(),
-                created_at=utcnow(),
-                user_id=self.principal.user.id,
-                api_key_id=getattr(api_key, "id", None) if api_key is not None else None,
-                session_id=self.session_id[:32] if self.session_id else None,
-                request_id=request_id[:64] if request_id else None,
-                model=self.model.id if self.model else self.model_name,
-                provider=self.model.provider if self.model else None,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                input_cost_micros=input_cost,
-                output_cost_micros=output_cost,
-                image_cost_micros=0,
-                latency_ms=int((time.perf_counter() - self.started) * 1000),
-                status=status,
-                http_status=http_status,
-                error=error[:2000] if error else None,
-                stream=self.stream,
-            )
+            {
+                "id": new_id(),
+                "created_at": utcnow(),
+                "user_id": self.principal.user.id,
+                "api_key_id": getattr(api_key, "id", None) if api_key is not None else None,
+                "session_id": self.session_id[:32] if self.session_id else None,
+                "request_id": request_id[:64] if request_id else None,
+                "model": self.model.id if self.model else self.model_name,
+                "provider": self.model.provider if self.model else None,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "input_cost_micros": input_cost,
+                "output_cost_micros": output_cost,
+                "image_cost_micros": 0,
+                "latency_ms": int((time.perf_counter() - self.started) * 1000),
+                "status": status,
+                "http_status": http_status,
+                "error": error[:2000] if error else None,
+                "stream": self.stream,
+            }
         )

@@ -9,6 +9,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.db import transaction
 from llmportal.deps import Principal, unauthorized
 from llmportal.errors import PortalError
 from llmportal.keys.cache import KeyCache, generation
@@ -44,8 +45,19 @@ def rpm_bucket(key_id: str) -> str:
     return f"key-rpm:{key_id}"
 
 
+async def _lookup(db: AsyncSession, digest: str) -> tuple[ApiKey, User] | None:
+    found = (
+        await db.execute(
+            select(ApiKey, User)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.secret_hash == digest)
+        )
+    ).first()
+    return None if found is None else (found[0], found[1])
+
+
 async def authenticate_key(
-    request: Request, token: str, db: AsyncSession, portal: Portal
+    request: Request, token: str, db: AsyncSession | None, portal: Portal
 ) -> Principal:
     # Shape and checksum first: a made-up or mistyped key never reaches the database.
     if not is_well_formed(token):
@@ -55,16 +67,13 @@ async def authenticate_key(
     row = cache.get(digest) if cache is not None else None
     if row is None:
         seen = generation()
-        found = (
-            await db.execute(
-                select(ApiKey, User)
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.secret_hash == digest)
-            )
-        ).first()
-        if found is None:
+        if db is None:
+            async with transaction(portal.sessionmaker) as own:
+                row = await _lookup(own, digest)
+        else:
+            row = await _lookup(db, digest)
+        if row is None:
             raise unauthorized("Invalid API key")
-        row = (found[0], found[1])
         if cache is not None:
             cache.put(digest, row[0], row[1], seen)
     key, user = row

@@ -9,6 +9,7 @@ templates, models are configured model ids (an unknown model name is "unknown").
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -79,23 +80,24 @@ def observe_http(method: str, route: str | None, status: int, seconds: float) ->
     HTTP_LATENCY.labels(method, label).observe(seconds)
 
 
-def observe_completion(record: Any) -> None:
-    """One finished completion (a usage.models.UsageRecord)."""
-    known = record.provider is not None  # the model resolved to a configured one
-    model = record.model if known else "unknown"
-    provider = record.provider or "none"
-    COMPLETIONS.labels(model, provider, str(record.http_status)).inc()
-    if record.prompt_tokens:
-        TOKENS.labels(model, provider, "prompt").inc(record.prompt_tokens)
-    if record.completion_tokens:
-        TOKENS.labels(model, provider, "completion").inc(record.completion_tokens)
-    micros = (record.input_cost_micros or 0) + (record.output_cost_micros or 0)
-    micros += record.image_cost_micros or 0
+def observe_completion(record: Mapping[str, Any]) -> None:
+    """One finished completion: a usage record's column values."""
+    provider = record.get("provider")
+    known = provider is not None  # the model resolved to a configured one
+    model = record["model"] if known else "unknown"
+    provider = provider or "none"
+    COMPLETIONS.labels(model, provider, str(record["http_status"])).inc()
+    if record.get("prompt_tokens"):
+        TOKENS.labels(model, provider, "prompt").inc(record["prompt_tokens"])
+    if record.get("completion_tokens"):
+        TOKENS.labels(model, provider, "completion").inc(record["completion_tokens"])
+    micros = (record.get("input_cost_micros") or 0) + (record.get("output_cost_micros") or 0)
+    micros += record.get("image_cost_micros") or 0
     if micros:
         COST.labels(model, provider).inc(micros / 1_000_000)
     if known:
-        COMPLETION_LATENCY.labels(model, provider).observe((record.latency_ms or 0) / 1000)
-    if record.http_status == 429:
+        COMPLETION_LATENCY.labels(model, provider).observe((record.get("latency_ms") or 0) / 1000)
+    if record["http_status"] == 429:
         LIMIT_REJECTIONS.labels("quota").inc()
 
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,7 @@ from llmportal.usage.models import UsageRecord
 # Counters are kept even without a limit (this ceiling), so a limit set mid-period starts from
 # the period's real usage rather than from a counter that stopped counting.
 UNLIMITED = 2**62
+COUNTERS_CACHED = 10_000
 
 PLAN_MONTHLY = "Monthly token limit reached"
 KEY_DAILY = "Daily token limit reached"
@@ -74,9 +76,35 @@ class QuotaService:
         self.sessionmaker = sessionmaker
         self.store = store
         self.clock = clock
+        self._counters: dict[tuple[Any, ...], tuple[Counter, ...]] = {}
+        self._catalog = settings.catalog
 
-    def counters_for(self, principal: Principal, now: datetime | None = None) -> list[Counter]:
+    def counters_for(
+        self, principal: Principal, now: datetime | None = None
+    ) -> tuple[Counter, ...]:
+        """The caller's counters today: the same from one request to the next, so they are
+        made once per day and limits (building them costs more than using them)."""
         now = (now or self.clock()).astimezone(UTC)
+        user, key = principal.user, principal.api_key
+        if self.settings.catalog is not self._catalog:  # plans reloaded
+            self._counters.clear()
+            self._catalog = self.settings.catalog
+        cache_key = (
+            now.date(),
+            user.id,
+            user.plan_tier,
+            key.id if key is not None else None,
+            key.daily_limit if key is not None else None,
+            key.monthly_limit if key is not None else None,
+        )
+        found = self._counters.get(cache_key)
+        if found is None:
+            if len(self._counters) >= COUNTERS_CACHED:
+                self._counters.clear()
+            found = self._counters[cache_key] = tuple(self._make_counters(principal, now))
+        return found
+
+    def _make_counters(self, principal: Principal, now: datetime) -> list[Counter]:
         user = principal.user
         m_start, m_end = month_bounds(now)
         month = f"{now:%Y-%m}"
@@ -138,7 +166,7 @@ class QuotaService:
 
     async def reserve(self, principal: Principal, estimated_tokens: int) -> Reservation:
         amount = max(0, int(estimated_tokens))
-        counters = tuple(self.counters_for(principal))
+        counters = self.counters_for(principal)
         refused = await self.store.try_reserve(counters, amount, self._recorded)
         if refused is not None:
             raise PortalError(

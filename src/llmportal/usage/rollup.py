@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.ids import new_id
-from llmportal.usage.models import UsageDaily, UsageRecord
+from llmportal.usage.models import UsageDaily
 
 RollupKey = tuple[str, str, str, str, date]
 _SUMMED = (
@@ -33,7 +33,7 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def fold(records: Sequence[UsageRecord]) -> dict[RollupKey, dict[str, int]]:
+def fold(records: Sequence[Any]) -> dict[RollupKey, dict[str, int]]:
     """Sum a batch per (user, key, model, status, UTC day)."""
     totals: dict[RollupKey, dict[str, int]] = {}
     for r in records:
@@ -50,8 +50,9 @@ def fold(records: Sequence[UsageRecord]) -> dict[RollupKey, dict[str, int]]:
     return totals
 
 
-async def add_to_rollup(db: AsyncSession, records: Sequence[UsageRecord]) -> None:
-    """Fold a batch of new usage records into usage_daily (one upsert, same transaction)."""
+async def add_to_rollup(db: AsyncSession, records: Sequence[Any]) -> None:
+    """Fold a batch of new usage records into usage_daily (one upsert, same transaction). A
+    record is a UsageRecord or anything with its attributes (the writer's plain rows)."""
     totals = fold(records)
     if not totals:
         return

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -53,15 +54,17 @@ class UsageWriter:
         self._closing = False
         self._held: list[dict[str, Any]] = []  # taken from the queue, database away
 
-    def add(self, record: UsageRecord) -> None:
-        """Queue one record; never blocks. A full queue (the database is down for a long
-        time) drops the record with an error in the log rather than stalling completions."""
-        metrics.observe_completion(record)
+    def add(self, record: UsageRecord | dict[str, Any]) -> None:
+        """Queue one record (or its column values); never blocks. A full queue (the database is
+        down for a long time) drops the record with an error in the log rather than stalling
+        completions."""
+        values = _values(record) if isinstance(record, UsageRecord) else record
+        metrics.observe_completion(values)
         try:
-            self._queue.put_nowait(_values(record))
+            self._queue.put_nowait(values)
         except asyncio.QueueFull:
             metrics.WRITER_DROPPED.inc()
-            log.error("usage queue full: dropped the record of user %s", record.user_id)
+            log.error("usage queue full: dropped the record of user %s", values["user_id"])
             return
         metrics.WRITER_QUEUE.inc()
         self._added += 1
@@ -157,12 +160,11 @@ class UsageWriter:
 
     async def _insert(self, batch: list[dict[str, Any]]) -> None:
         full = [_complete(values) for values in batch]
-        records = [UsageRecord(**values) for values in full]
         async with transaction(self._sessionmaker) as db:
             # Core executemany: the ORM unit of work costs more than the insert itself.
             for rows in _same_columns(full):
                 await db.execute(_INSERT, rows)
-            await add_to_rollup(db, records)
+            await add_to_rollup(db, [SimpleNamespace(**row) for row in full])
 
 
 _COLUMNS = [c.key for c in UsageRecord.__table__.columns]

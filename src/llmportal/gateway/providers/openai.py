@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import anyio
 
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.formats import openai as wire
 from llmportal.gateway.providers import http
+from llmportal.gateway.providers.http_provider import HttpProvider
 from llmportal.gateway.types import ChatRequest, ChatResponse, Finish, StreamEvent
 
-_BAD_SHAPE = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
-
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     def __init__(self, cfg: ProviderConfig) -> None:
-        self.id = cfg.id
-        self.cfg = cfg
-        self.url = (cfg.base_url or "").rstrip("/") + "/chat/completions"
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = cfg.resolved_api_key()
         if key:
-            self.headers["Authorization"] = f"Bearer {key}"
-        self.client = http.make_client(cfg)
-        self.breaker = http.make_breaker(cfg)
+            headers["Authorization"] = f"Bearer {key}"
+        super().__init__(cfg, (cfg.base_url or "").rstrip("/") + "/chat/completions", headers)
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         body = wire.build_request(req, model.wire_name)
@@ -36,68 +28,42 @@ class OpenAIProvider:
             body.pop("stream_options", None)
         return body
 
-    async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
-        response = await http.open_response(
-            self.client,
-            self.cfg,
-            self.url,
-            self.headers,
-            self._body(req, model, False),
-            breaker=self.breaker,
-        )
-        return self._parse(await http.read_json(self.cfg, response))
-
     def _parse(self, data: dict[str, Any]) -> ChatResponse:
         if "error" in data and "choices" not in data:
-            raise http.UpstreamError(f"Upstream '{self.id}': {http.upstream_message(data)}")
+            raise self.upstream_error(data)
         try:
             return wire.parse_response(data)
-        except _BAD_SHAPE as exc:
+        except http.BAD_SHAPE as exc:
             raise http.malformed(self.id, exc) from exc
 
-    async def stream(self, req: ChatRequest, model: ModelConfig) -> AsyncIterator[StreamEvent]:
-        headers = {**self.headers, "Accept": "text/event-stream"}
-        response = await http.open_response(
-            self.client,
-            self.cfg,
-            self.url,
-            headers,
-            self._body(req, model, True),
-            breaker=self.breaker,
-        )
-        whole = await http.json_instead_of_stream(self.cfg, response)
-        if whole is not None:
-            for event in http.response_events(self._parse(whole)):
-                yield event
-            return
-        parser = wire.StreamParser()
-        finished = done = False
-        try:
-            async for _event, data in http.sse_events(self.cfg, response):
-                # Read on to the end of the body after [DONE]: a response closed early
-                # takes its connection out of the pool (a new TCP connection per stream).
-                if done or data.strip() == "[DONE]":
-                    done = True
-                    continue
-                chunk = http.parse_json(self.id, data)
-                if "error" in chunk and "choices" not in chunk:
-                    message = http.upstream_message(chunk)
-                    raise http.UpstreamError(f"Upstream '{self.id}': {message}")
-                try:
-                    events = list(parser.feed(chunk))
-                except _BAD_SHAPE as exc:
-                    raise http.malformed(self.id, exc) from exc
-                for event in events:
-                    finished = finished or isinstance(event, Finish)
-                    yield event
-        finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-        # Without [DONE] and without a finish_reason, the stream was cut short.
-        if not (done or finished):
-            raise http.stream_ended_early(self.id)
-        for event in parser.close():
-            yield event
+    def _relay(self) -> _Relay:
+        return _Relay(self)
 
-    async def close(self) -> None:
-        await self.client.aclose()
+
+class _Relay:
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.provider = provider
+        self.parser = wire.StreamParser()
+        self.stopped = False
+        self.done = False  # [DONE] came
+        self.finished = False  # a finish_reason came
+
+    def feed(self, event: str | None, data: bytes) -> list[StreamEvent]:
+        # Read on to the end of the body after [DONE]: a response closed early takes its
+        # connection out of the pool (a new TCP connection per stream).
+        if self.done or data.strip() == b"[DONE]":
+            self.done = True
+            return []
+        chunk = http.parse_json(self.provider.id, data)
+        if "error" in chunk and "choices" not in chunk:
+            raise self.provider.upstream_error(chunk)
+        events = self.provider.shaped(self.parser.feed, chunk)
+        if not self.finished:
+            self.finished = any(isinstance(e, Finish) for e in events)
+        return events
+
+    def end(self) -> list[StreamEvent]:
+        # Without [DONE] and without a finish_reason, the stream was cut short.
+        if not (self.done or self.finished):
+            raise http.stream_ended_early(self.provider.id)
+        return list(self.parser.close())
