@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        # No OpenTelemetry here (metrics are Prometheus): without this FastAPI looks up the
+        # global OTel providers, environment included, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     install_openapi(app)
