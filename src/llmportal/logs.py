@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -32,6 +33,8 @@ def with_request_id(headers: dict[str, str]) -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
+    converter = time.gmtime  # the "Z" below says UTC, whatever the machine's time zone
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",

@@ -4,6 +4,7 @@ went; never a password, a session token or an API key secret."""
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 import pytest
@@ -84,3 +85,16 @@ def test_text_format_for_people() -> None:
     record.fields = {"request_id": "abc", "status": 200, "user": None}
     line = TextFormatter().format(record)
     assert "GET / 200" in line and "request_id=abc" in line and "user=" not in line
+
+
+def test_json_timestamps_are_utc_whatever_the_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "hi", None, None)
+        record.created, record.msecs = 1_800_000_000.25, 250.0
+        line = loads(JsonFormatter().format(record))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert line["ts"] == "2027-01-15T08:00:00.250Z"
