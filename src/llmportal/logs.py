@@ -33,7 +33,7 @@ def with_request_id(headers: dict[str, str]) -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime  # the "Z" below says UTC, whatever the machine's time zone
+    converter = staticmethod(time.gmtime)  # the "Z" below says UTC, whatever the time zone
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
