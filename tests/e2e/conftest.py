@@ -3,7 +3,6 @@ upstream, on llm-katan and on the local model; a verified user logged in by cook
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from tests.fixtures import katan as katan_fixtures
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.katan import Katan
-from tests.fixtures.portal_process import stop, wait_http
+from tests.fixtures.portal_process import cli, portal_env, stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port, gateway_toml
 
 fake_upstream = upstreams.fake_upstream
@@ -55,23 +54,6 @@ class PortalServer:
         self.since = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
 
 
-def _env(tmp: Path, port: int, config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(SRC),
-            "LLMPORTAL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
-            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
-            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
-            "LLMPORTAL_SECRET_KEY": "e2e-secret-key-e2e-secret-key-123456",
-            "LLMPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "LLMPORTAL_PORT": str(port),
-            "LLMPORTAL_CONFIG": str(config),
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="session")
 def portal_server(
     tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream, katan: Katan
@@ -80,26 +62,10 @@ def portal_server(
     config = tmp / "portal.toml"
     config.write_text(gateway_toml(fake_upstream.url, katan.url))
     port = free_port()
-    env = _env(tmp, port, config)
-    created = subprocess.run(
-        [sys.executable, "-m", "llmportal", "user", "create", "--email", EMAIL]
-        + ["--password", PASSWORD, "--verified"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    env = portal_env(tmp, f"sqlite+aiosqlite:///{tmp}/e2e.db", port, config)
+    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
     # Quotas are tested elsewhere; here the SDK user must never meet the Free plan's allowance.
-    unlimited = subprocess.run(
-        [sys.executable, "-m", "llmportal", "user", "set-plan", "--email", EMAIL]
-        + ["--plan", "UNLIMITED"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert unlimited.returncode == 0, unlimited.stderr
+    cli(env, "user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - the child writes to it
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmportal", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import httpx
 import pyotp
 import pytest
 
-from tests.fixtures.portal_process import stop
+from tests.fixtures.portal_process import portal_env, stop, wait_http
 from tests.fixtures.smtp import Inbox, free_port, smtp_server
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -41,16 +40,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         (tmp_path / "portal.toml").write_text(CONFIG)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
-        env.update(
-            PYTHONPATH=str(SRC),
-            LLMPORTAL_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/portal.db",
-            LLMPORTAL_DATA_DIR=str(tmp_path / "data"),
-            LLMPORTAL_STORAGE_DIR=str(tmp_path / "data" / "files"),
-            LLMPORTAL_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
-            LLMPORTAL_PUBLIC_URL=base,
-            LLMPORTAL_CONFIG=str(tmp_path / "portal.toml"),
-            LLMPORTAL_LOG_FORMAT="text",
+        env = portal_env(
+            tmp_path,
+            f"sqlite+aiosqlite:///{tmp_path}/portal.db",
+            port,
+            tmp_path / "portal.toml",
+            SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
         )
         log = (tmp_path / "server.log").open("wb")
         proc = subprocess.Popen(
@@ -61,25 +56,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_live(base, proc, tmp_path / "server.log")
+            wait_http(f"{base}/health/live", proc, tmp_path / "server.log")
             yield base, inbox
         finally:
             stop(proc)
             log.close()
-
-
-def _wait_until_live(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"server did not start within 60 s:\n{log.read_text()}")
 
 
 async def _mailed_link(inbox: Inbox, to: str, page: str, count: int) -> str:

@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import _env
 from tests.fixtures.metrics import Scrape, workers_that_counted
-from tests.fixtures.portal_process import stop, wait_http
+from tests.fixtures.portal_process import portal_env, stop, wait_http
 from tests.fixtures.upstreams import free_port
 
 
@@ -30,7 +29,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         '[[models]]\nid = "m"\nprovider = "up"\n'
     )
     port = free_port()
-    env = _env(tmp_path, port, config)
+    env = portal_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/e2e.db", port, config)
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)

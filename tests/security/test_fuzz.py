@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.fixtures import upstreams
 from tests.fixtures.factories import PASSWORD
 from tests.fixtures.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
-from tests.fixtures.portal_process import stop
+from tests.fixtures.portal_process import cli, portal_env, stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -65,13 +64,6 @@ def _config(fake_url: str) -> str:
     )
 
 
-def _run(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "llmportal", *args], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="session")
 def fuzz_server(
     tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream, sweep_stripe_url: str
@@ -79,25 +71,17 @@ def fuzz_server(
     tmp = tmp_path_factory.mktemp("fuzz")
     (tmp / "portal.toml").write_text(_config(fake_upstream.url))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(SRC),
-            "LLMPORTAL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/fuzz.db",
-            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
-            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
-            "LLMPORTAL_SECRET_KEY": "fuzz-secret-key-fuzz-secret-key-123456",
-            "LLMPORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "LLMPORTAL_PORT": str(port),
-            "LLMPORTAL_CONFIG": str(tmp / "portal.toml"),
-            "LLMPORTAL_LOG_FORMAT": "text",
-            "LLMPORTAL_STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
-            "LLMPORTAL_STRIPE_API_BASE": sweep_stripe_url,
-            "LLMPORTAL_STRIPE_WEBHOOK_SECRET": "whsec_fuzz",
-        }
+    env = portal_env(
+        tmp,
+        f"sqlite+aiosqlite:///{tmp}/fuzz.db",
+        port,
+        tmp / "portal.toml",
+        STRIPE_SECRET_KEY=STRIPE_SECRET_KEY,
+        STRIPE_API_BASE=sweep_stripe_url,
+        STRIPE_WEBHOOK_SECRET="whsec_fuzz",
     )
-    _run(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
-    _run(env, "user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
+    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--verified")
+    cli(env, "user", "set-plan", "--email", EMAIL, "--plan", "UNLIMITED")
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -108,16 +92,7 @@ def fuzz_server(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
+        wait_http(f"{url}/health/live", proc, log_path)
         r = httpx.post(f"{url}/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
         assert r.status_code == 200, r.text
         yield url, r.cookies["llmportal_session"]

@@ -7,17 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.fixtures import upstreams
 from tests.fixtures.outbox import Outbox
-from tests.fixtures.portal_process import stop
+from tests.fixtures.portal_process import portal_env, stop, wait_http
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -91,39 +89,16 @@ def web_server(
     config.write_text(_config(fake_upstream.url))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPORTAL_")}
-    env.update(
-        {
-            "PYTHONPATH": str(SRC),
-            "LLMPORTAL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/web.db",
-            "LLMPORTAL_DATA_DIR": str(tmp / "data"),
-            "LLMPORTAL_STORAGE_DIR": str(tmp / "data" / "files"),
-            "LLMPORTAL_SECRET_KEY": "web-secret-key-web-secret-key-1234567",
-            "LLMPORTAL_PUBLIC_URL": url,
-            "LLMPORTAL_PORT": str(port),
-            "LLMPORTAL_CONFIG": str(config),
-            # Every browser test signs in from 127.0.0.1 against this one server.
-            "LLMPORTAL_RATE_LIMITS": '{"login": 1000, "register": 1000}',
-        }
-    )
+    # Every browser test signs in from 127.0.0.1 against this one server.
+    limits = '{"login": 1000, "register": 1000}'
+    env = portal_env(tmp, f"sqlite+aiosqlite:///{tmp}/web.db", port, config, RATE_LIMITS=limits)
     log_path = tmp / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmportal", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llmportal serve exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llmportal serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
+        wait_http(f"{url}/health/live", proc, log_path)
         yield WebServer(url=url, outbox=Outbox(tmp / "data" / "outbox"), log=log_path, env=env)
     finally:
         stop(proc)

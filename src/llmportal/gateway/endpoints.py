@@ -116,11 +116,6 @@ async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
             await events.aclose()
 
 
-async def read_body(request: Request) -> bytes:
-    """The body; its cap and deadlines are PortalMiddleware's (bodyguard.py)."""
-    return await request.body()
-
-
 async def _completion(request: Request, fmt: Format | None) -> Any:
     """The completion routes take only the request (no FastAPI dependencies to solve on the
     hottest path): the caller first, then the body."""
@@ -128,7 +123,7 @@ async def _completion(request: Request, fmt: Format | None) -> Any:
     principal = await chat_principal(request, portal)
     gateway = gateway_of(portal)
     try:
-        raw = await read_body(request)
+        raw = await request.body()  # capped and timed by PortalMiddleware (bodyguard.py)
     except ClientDisconnect:
         await gateway.gone_before_reading(principal)
         raise PortalError(*DISCONNECTED) from None
