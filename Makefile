@@ -3,6 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package pinned (see scripts/lock.py); `make lock` rewrites it from pyproject.toml.
+LOCK := requirements.lock
+
+# llama.cpp is compiled from source at install. Built for the machine's own CPU (-march=native,
+# its default) each machine would run other kernels than the ones CI ran; this pins one
+# instruction set per architecture. Override for a GPU build, e.g. LLAMA_CMAKE_ARGS=-DGGML_CUDA=on.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+endif
 
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
@@ -10,13 +21,23 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 WEB_BUILD := src/llmportal/static/index.html
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package.json web/package-lock.json
 
-.PHONY: run test test-sqlite test-scale lint typecheck bench migration-initial clean web
+.PHONY: run test test-sqlite test-scale lint typecheck bench migration-initial clean web lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade -c $(LOCK) pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/python scripts/lock.py check
 	touch $(STAMP)
+
+# Re-resolve every dependency from pyproject.toml in a throwaway venv and pin the result.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-lock/bin/python -m pip install --quiet '.[dev]'
+	.venv-lock/bin/python scripts/lock.py write
+	rm -rf .venv-lock build
 
 # The browser app: npm packages from the registry, bundled by esbuild into src/llmportal/static.
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json

@@ -35,6 +35,7 @@ class PortalServer:
     url: str
     db_path: Path
     cookie: str  # "llmportal_session=..." for the SDKs' default_headers
+    pid: int
     since: str = ""  # usage rows stamped before this belong to earlier tests
 
     def usage(self, n: int, within_s: float = 10.0) -> list[dict[str, Any]]:
@@ -48,6 +49,18 @@ class PortalServer:
             if len(rows) >= n or time.monotonic() > deadline:
                 return rows
             time.sleep(0.05)
+
+    def model_worker_pid(self) -> int:
+        """The pid of the server's local-model worker process (a child running llama.cpp)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue  # a process that ended while we looked
+            if ppid == self.pid and b"llamacpp_worker" in cmdline:
+                return int(stat.parent.name)
+        raise AssertionError("the server has no local-model worker")
 
     def start_test(self) -> None:
         # Stored as naive UTC text by SQLite, so text comparison orders them.
@@ -76,7 +89,7 @@ def portal_server(
         r = httpx.post(f"{url}/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
         assert r.status_code == 200, r.text
         cookie = f"llmportal_session={r.cookies['llmportal_session']}"
-        yield PortalServer(url=url, db_path=tmp / "e2e.db", cookie=cookie)
+        yield PortalServer(url=url, db_path=tmp / "e2e.db", cookie=cookie, pid=proc.pid)
     finally:
         stop(proc)
         log.close()

@@ -4,6 +4,8 @@ both provider types (the fake upstream and llm-katan), the local model, and ever
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 
@@ -148,6 +150,37 @@ def test_local_model(client: openai.OpenAI, server: PortalServer) -> None:
     assert len([p for p in pieces if p]) >= 1
     rows = server.usage(2)
     assert [(r["provider"], r["status"]) for r in rows] == [("local", "success")] * 2
+
+
+def test_a_crash_of_the_local_model_is_contained(
+    client: openai.OpenAI, server: PortalServer
+) -> None:
+    """llama.cpp dies by SIGSEGV mid-stream: the client gets an error, the usage row says so,
+    and the same server process answers the next request with a fresh model worker."""
+    local = "SmolLM2-135M-Instruct"
+    long = [{"role": "user", "content": "Count from one to one hundred, one number per line."}]
+    pieces = []
+    worker = None
+    with pytest.raises(openai.APIError, match="crashed"):
+        for chunk in client.chat.completions.create(
+            model=local,
+            messages=long,  # type: ignore[arg-type]
+            max_tokens=400,
+            stream=True,
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                if worker is None:
+                    worker = server.model_worker_pid()
+                    os.kill(worker, signal.SIGSEGV)
+    assert pieces
+    (row,) = server.usage(1)
+    assert (row["provider"], row["status"], row["http_status"]) == ("local", "error", 502)
+    assert "SIGSEGV" in row["error"]
+    resp = client.chat.completions.create(model=local, messages=HELLO, max_tokens=4)  # type: ignore[arg-type]
+    assert resp.choices[0].message.content
+    assert server.model_worker_pid() != worker
+    assert os.path.exists(f"/proc/{server.pid}")
 
 
 def test_models_list(client: openai.OpenAI) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
-from llmportal.gateway.providers.llamacpp import LlamaCppProvider, llama_messages
+from llmportal.gateway.providers.llamacpp import LlamaCppProvider, WorkerCrashed, llama_messages
 from llmportal.gateway.types import (
     ChatRequest,
     Finish,
@@ -160,3 +161,79 @@ async def test_loads_at_once_leave_the_process_output_where_it_was() -> None:
     finally:
         await asyncio.gather(*(p.close() for p in providers))
     assert [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)] == before
+
+
+LONG = "Count from one to one hundred, one number per line."
+
+
+async def kill_once_generating(provider: LlamaCppProvider, sig: int = signal.SIGSEGV) -> int:
+    """Send `sig` to the model's worker once it has been handed a generation; its pid."""
+    before = provider._seq
+    for _ in range(400):
+        if provider._seq > before and provider.worker_pid:
+            await asyncio.sleep(0.05)  # well into the generation, or still reading it: both count
+            pid = provider.worker_pid
+            os.kill(pid, sig)
+            return pid
+        await asyncio.sleep(0.01)
+    raise AssertionError("the model never started generating")
+
+
+async def test_a_segfault_in_the_model_is_an_upstream_error_and_the_next_request_works(
+    local: LlamaCppProvider,
+) -> None:
+    await local.warm_up()
+    task = asyncio.create_task(local.complete(request(LONG, max_tokens=200), MODEL))
+    pid = await kill_once_generating(local)
+    with pytest.raises(WorkerCrashed, match="crashed \\(killed by SIGSEGV\\)") as caught:
+        await task
+    assert caught.value.status == 502
+    assert not local._turn.locked()
+    # A new worker answers the next request; this process was never touched.
+    resp = await asyncio.wait_for(local.complete(request(max_tokens=4), MODEL), 60)
+    assert resp.content and resp.usage.completion_tokens >= 1
+    assert local.worker_pid not in (None, pid)
+
+
+async def test_a_crash_mid_stream_ends_the_stream_with_an_error(local: LlamaCppProvider) -> None:
+    stream = local.stream(request(LONG, max_tokens=200), MODEL)
+    assert isinstance(await anext(stream), Start)
+    assert isinstance(await anext(stream), TextDelta)
+    assert local.worker_pid is not None
+    os.kill(local.worker_pid, signal.SIGKILL)
+    with pytest.raises(WorkerCrashed, match="SIGKILL"):
+        while True:
+            await anext(stream)
+    await stream.aclose()
+    resp = await asyncio.wait_for(local.complete(request(max_tokens=2), MODEL), 60)
+    assert resp.usage.completion_tokens <= 2
+
+
+async def test_a_worker_that_died_idle_is_replaced_before_the_next_request(
+    local: LlamaCppProvider,
+) -> None:
+    await local.warm_up()
+    pid = local.worker_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSEGV)
+    await asyncio.sleep(0.2)
+    resp = await asyncio.wait_for(local.complete(request(max_tokens=3), MODEL), 60)
+    assert resp.content
+    assert local.worker_pid not in (None, pid)
+
+
+async def test_a_model_crash_through_the_api_is_a_502_with_a_usage_row(
+    chat: httpx.AsyncClient, gw_portal: Portal
+) -> None:
+    local = gw_portal.services["gateway"].registry.providers["local"]
+    body = {"model": LOCAL, "messages": [{"role": "user", "content": LONG}], "max_tokens": 200}
+    post = asyncio.create_task(chat.post("/api/chat/completions", json=body))
+    await kill_once_generating(local)
+    r = await post
+    assert r.status_code == 502, r.text
+    assert "The local model crashed (killed by SIGSEGV)" in r.json()["error"]
+    row = await only_usage(gw_portal)
+    assert (row.provider, row.status, row.http_status) == ("local", "error", 502)
+    # The portal serves on; the model with it.
+    r = await chat.post("/api/chat/completions", json={**body, "max_tokens": 4})
+    assert r.status_code == 200, r.text

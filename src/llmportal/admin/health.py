@@ -1,7 +1,7 @@
 """Live health of the configured providers, probed lazily and cached for 30 seconds.
 
 openai: GET {base_url}/models; anthropic: GET {base_url}/v1/models; llamacpp: whether the
-model file is loaded in this process. A probe never takes longer than PROBE_TIMEOUT_S.
+model is loaded in its worker process. A probe never takes longer than PROBE_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class HealthChecker:
     async def _probe(self, provider: Any, cfg: ProviderConfig) -> dict[str, Any]:
         checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if cfg.type == "llamacpp":
-            loaded = getattr(provider, "_llm", None) is not None
+            loaded = bool(getattr(provider, "loaded", False))
             return {"status": "ok" if loaded else "idle", "checkedAt": checked}
         base = (cfg.base_url or "").rstrip("/")
         headers: dict[str, str] = {}

@@ -7,6 +7,7 @@ to but not exactly the remote model's own).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from functools import lru_cache
@@ -26,6 +27,11 @@ def _vocab(path: str) -> Any:
     import llama_cpp
 
     return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+
+
+# Free the vocabularies while llama_cpp is still whole: left to the interpreter's teardown, their
+# finalizers run after the module's globals are gone and print a TypeError on every exit.
+atexit.register(_vocab.cache_clear)
 
 
 _lock = threading.Lock()

@@ -1,9 +1,13 @@
-"""The in-process model: llama-cpp-python on a GGUF (the bundled SmolLM2 unless model_path).
+"""The local model: llama-cpp-python on a GGUF (the bundled SmolLM2 unless model_path).
 
-One model instance, one generation at a time: concurrent requests wait their turn on a lock
-rather than fail. Generation runs in a thread and hands each token to the event loop through a
-queue; closing the stream (a client that went away) sets a flag the thread checks between
-tokens, so the model stops within one token.
+llama.cpp is native code and can crash (a segfault takes the whole process with it), so it runs
+in a worker process of its own (llamacpp_worker.py), one per provider, started at warm-up or on
+the first request. A worker that dies answers the request it was serving with a 502 (or an
+error event mid-stream, recorded like any upstream failure) and is started afresh for the next.
+
+One generation at a time: concurrent requests wait their turn on a lock rather than fail.
+Closing the stream (a client that went away) sends the worker a cancel, which it checks between
+tokens, and waits until it has stopped, so the model is free for the next request.
 
 Tools: this small model cannot call tools. Tool definitions are ignored and it answers in text;
 a request that *requires* a tool call (tool_choice "required" or a named tool) is a 400.
@@ -12,14 +16,17 @@ a request that *requires* a tool call (tool_choice "required" or a named tool) i
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
+import logging
+import signal
+import sys
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
+import orjson
 
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.providers.base import UpstreamError
@@ -37,29 +44,11 @@ from llmportal.gateway.types import (
     UsageEvent,
 )
 
-_END = object()
+log = logging.getLogger(__name__)
 
-
-@dataclass
-class _Generation:
-    """What the generation thread and the event loop share."""
-
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    prompt_tokens: int = 0
-    sampled: int = 0
-
-    def put(self, item: Any) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-
-    def count(self, input_ids: Any, scores: Any) -> Any:
-        # A logits processor sees every sampled position: the first call's input is the prompt.
-        if self.sampled == 0:
-            self.prompt_tokens = len(input_ids)
-        self.sampled += 1
-        return scores
+# A cancelled generation stops within one token; a worker that has not stopped by then is hung.
+CANCEL_GRACE_S = 30.0
+EXIT_GRACE_S = 5.0
 
 
 def llama_messages(req: ChatRequest) -> list[dict[str, str]]:
@@ -76,10 +65,88 @@ def llama_messages(req: ChatRequest) -> list[dict[str, str]]:
     return out
 
 
-# llama_cpp hides its loading chatter by pointing the process's stdout/stderr at /dev/null and
-# back; two loads at once in one process (a reload, several apps in tests) could restore the
-# wrong descriptor and silence the process for good. One load or close at a time.
-_FD_SWAP_LOCK = threading.Lock()
+class WorkerCrashed(UpstreamError):
+    """The worker process ended while it owed an answer."""
+
+
+def _how_it_ended(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+        return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class _Worker:
+    """One worker process and its JSON-lines pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, cfg: ProviderConfig, path: str) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "llmportal.gateway.providers.llamacpp_worker",
+            path,
+            str(cfg.n_ctx),
+            str(cfg.n_threads or 0),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        worker = cls(proc)
+        first = await worker.read()
+        if first is None or "fatal" in first:
+            await worker.stop()
+            reason = first["fatal"] if first else _how_it_ended(proc.returncode)
+            raise UpstreamError(f"The local model failed to load: {reason}")
+        return worker
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(orjson.dumps(msg) + b"\n")
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise await self.crashed() from exc
+
+    async def read(self) -> dict[str, Any] | None:
+        """The next message, or None once the worker has gone."""
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            await self.proc.wait()
+            return None
+        msg: dict[str, Any] = orjson.loads(line)
+        return msg
+
+    async def crashed(self) -> WorkerCrashed:
+        returncode = await self.proc.wait()
+        how = _how_it_ended(returncode)
+        log.error("the local model's worker process (pid %s) ended: %s", self.pid, how)
+        return WorkerCrashed(f"The local model crashed ({how}); it restarts on the next request")
+
+    async def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), EXIT_GRACE_S)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
 
 
 class LlamaCppProvider:
@@ -88,25 +155,32 @@ class LlamaCppProvider:
         self.cfg = cfg
         self.path = cfg.model_path or bundled_gguf()
         self.default_max_tokens = default_max_tokens
-        self._llm: Any = None
+        self._worker: _Worker | None = None
         self._turn = asyncio.Lock()
         self._closed = False
+        self._seq = 0
 
-    def _load(self) -> Any:
-        with _FD_SWAP_LOCK:
-            if self._llm is None:
-                import llama_cpp
+    @property
+    def loaded(self) -> bool:
+        return self._worker is not None and self._worker.alive
 
-                self._llm = llama_cpp.Llama(
-                    model_path=self.path,
-                    n_ctx=self.cfg.n_ctx,
-                    n_threads=self.cfg.n_threads,
-                    verbose=False,
-                )
-            return self._llm
+    @property
+    def worker_pid(self) -> int | None:
+        return self._worker.pid if self.loaded and self._worker else None
+
+    async def _ready_worker(self) -> _Worker:
+        """The running worker, started first if there is none (or the last one died)."""
+        if self._worker is not None and not self._worker.alive:
+            await self._worker.proc.wait()
+            self._worker = None
+        if self._worker is None:
+            self._worker = await _Worker.start(self.cfg, self.path)
+        return self._worker
 
     async def warm_up(self) -> None:
-        await asyncio.to_thread(self._load)
+        async with self._turn:
+            if not self._closed:
+                await self._ready_worker()
 
     async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
         text: list[str] = []
@@ -136,14 +210,10 @@ class LlamaCppProvider:
             usage=usage,
         )
 
-    def _kwargs(self, req: ChatRequest, gen: _Generation) -> dict[str, Any]:
-        import llama_cpp
-
+    def _kwargs(self, req: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "messages": llama_messages(req),
             "max_tokens": req.max_tokens or self.default_max_tokens,
-            "stream": True,
-            "logits_processor": llama_cpp.LogitsProcessorList([gen.count]),
         }
         if req.temperature is not None:
             kwargs["temperature"] = req.temperature
@@ -155,23 +225,6 @@ class LlamaCppProvider:
             kwargs["seed"] = req.seed
         return kwargs
 
-    def _generate(self, llm: Any, kwargs: dict[str, Any], gen: _Generation) -> None:
-        """The generation thread: chunks into the queue until done or cancelled."""
-        try:
-            chunks = llm.create_chat_completion(**kwargs)
-            try:
-                for chunk in chunks:
-                    if gen.cancel.is_set():
-                        break
-                    gen.put(chunk)
-            finally:
-                chunks.close()
-            gen.put(_END)
-        except Exception as exc:  # handed to the event loop, which maps it
-            gen.put(exc)
-        finally:
-            gen.loop.call_soon_threadsafe(gen.finished.set)
-
     async def stream(
         self, req: ChatRequest, model: ModelConfig
     ) -> AsyncGenerator[StreamEvent, None]:
@@ -180,59 +233,74 @@ class LlamaCppProvider:
         async with self._turn:
             if self._closed:
                 raise UpstreamError("The local model is shutting down")
+            worker = await self._ready_worker()
+            self._seq += 1
+            gen_id = self._seq
+            await worker.send({"op": "generate", "id": gen_id, "kwargs": self._kwargs(req)})
+            finished = False
             try:
-                llm = await asyncio.to_thread(self._load)
-            except Exception as exc:
-                raise UpstreamError(f"The local model failed to load: {exc}") from exc
-            gen = _Generation(loop=asyncio.get_running_loop())
-            kwargs = self._kwargs(req, gen)
-            thread = threading.Thread(
-                target=self._generate, args=(llm, kwargs, gen), name="llamacpp", daemon=True
-            )
-            thread.start()
-            try:
-                async for event in self._events(gen, model):
-                    yield event
+                first = await self._next(worker, model)
+                yield Start(
+                    id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=model.id, created=int(time.time())
+                )
+                msg = first
+                reason: FinishReason = "stop"
+                while "done" not in msg:
+                    if msg["text"]:
+                        yield TextDelta(text=msg["text"])
+                    if msg["finish"]:
+                        reason = "length" if msg["finish"] == "length" else "stop"
+                    msg = await self._next(worker, model)
+                finished = True
+                yield Finish(reason=reason)
+                # The end-of-turn token is sampled but is not part of the reply.
+                sampled = int(msg["sampled"])
+                completion = sampled - (1 if reason == "stop" and sampled else 0)
+                yield UsageEvent(
+                    Usage(prompt_tokens=int(msg["prompt_tokens"]), completion_tokens=completion)
+                )
+            except UpstreamError:
+                finished = True  # an error message or a dead worker: nothing left to wait for
+                raise
             finally:
-                gen.cancel.set()
-                # The model is not ours to hand on until the thread has let go of it.
-                with anyio.CancelScope(shield=True):
-                    await gen.finished.wait()
+                if not finished:
+                    # The model is not ours to hand on until the worker has let go of it.
+                    with anyio.CancelScope(shield=True):
+                        await self._cancel(worker, gen_id)
 
-    async def _events(self, gen: _Generation, model: ModelConfig) -> AsyncIterator[StreamEvent]:
-        first = await gen.queue.get()
-        self._raise_if_error(first, model)
-        yield Start(
-            id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=model.id, created=int(time.time())
-        )
-        item = first
-        reason: FinishReason = "stop"
-        while item is not _END:
-            choice = item["choices"][0]
-            text = choice.get("delta", {}).get("content")
-            if text:
-                yield TextDelta(text=text)
-            if choice.get("finish_reason"):
-                reason = "length" if choice["finish_reason"] == "length" else "stop"
-            item = await gen.queue.get()
-            self._raise_if_error(item, model)
-        yield Finish(reason=reason)
-        # The end-of-turn token is sampled but is not part of the reply.
-        completion = gen.sampled - (1 if reason == "stop" and gen.sampled else 0)
-        yield UsageEvent(Usage(prompt_tokens=gen.prompt_tokens, completion_tokens=completion))
+    async def _next(self, worker: _Worker, model: ModelConfig) -> dict[str, Any]:
+        msg = await worker.read()
+        if msg is None:
+            raise await worker.crashed()
+        if "error" in msg:
+            if msg["too_long"]:
+                raise UpstreamRejected(
+                    f"The messages are too long for model '{model.id}': {msg['error']}"
+                )
+            raise UpstreamError(f"The local model failed: {msg['error']}")
+        return msg
 
-    @staticmethod
-    def _raise_if_error(item: Any, model: ModelConfig) -> None:
-        if not isinstance(item, Exception):
+    async def _cancel(self, worker: _Worker, gen_id: int) -> None:
+        """Stop generation `gen_id` and read up to its end; a worker that will not stop is
+        killed (and restarted by the next request)."""
+        try:
+            await worker.send({"op": "cancel", "id": gen_id})
+            async with asyncio.timeout(CANCEL_GRACE_S):
+                while (msg := await worker.read()) is not None:
+                    if "done" in msg or "error" in msg:
+                        return
+            return  # gone while stopping: the next request starts a new one
+        except WorkerCrashed:
             return
-        if isinstance(item, ValueError) and "context window" in str(item):
-            raise UpstreamRejected(f"The messages are too long for model '{model.id}': {item}")
-        raise UpstreamError(f"The local model failed: {item}") from item
+        except TimeoutError:
+            pass
+        log.error("the local model's worker did not stop when asked; killing it")
+        worker.kill()
+        await worker.proc.wait()
 
     async def close(self) -> None:
         self._closed = True
         async with self._turn:
-            llm, self._llm = self._llm, None
-        if llm is not None:
-            with _FD_SWAP_LOCK:
-                llm.close()
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.stop()
