@@ -188,3 +188,18 @@ def test_client_disconnect_closes_the_upstream(
     assert "drip" in fake_upstream.disconnects
     (row,) = server.usage(1)
     assert (row["http_status"], row["error"]) == (499, "Client disconnected")
+
+
+def test_count_tokens(client: anthropic.Anthropic, server: PortalServer) -> None:
+    """messages.count_tokens as the SDK sends it; free, so no usage row."""
+    short = client.messages.count_tokens(model="an-plain", messages=HELLO)  # type: ignore[arg-type]
+    more = client.messages.count_tokens(
+        model="an-plain",
+        system="Answer in one word.",
+        messages=HELLO,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    assert 0 < short.input_tokens < more.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(model="nope", messages=HELLO)  # type: ignore[arg-type]
+    assert server.usage(0, within_s=0.5) == []

@@ -194,15 +194,22 @@ async def test_model_lists(chat: httpx.AsyncClient) -> None:
     r = await chat.get("/api/chat/models")
     assert r.status_code == 200
     data = r.json()["data"]
-    assert {"id": "SmolLM2-135M-Instruct", "owned_by": "llmportal"} in data
-    assert {"id": "katan-an", "owned_by": "llmportal"} in data
-    assert all(set(m) == {"id", "owned_by"} for m in data)
+    local = {"chat": True, "vision": False, "tools": False}  # the small model calls no tools
+    remote = {"chat": True, "vision": False, "tools": True}
+    assert {"id": "SmolLM2-135M-Instruct", "owned_by": "llmportal", "capabilities": local} in data
+    assert {"id": "katan-an", "owned_by": "llmportal", "capabilities": remote} in data
+    by_id = {m["id"]: m for m in data}
+    assert by_id["vision-model"]["capabilities"] == {**remote, "vision": True}
+    assert all(set(m) == {"id", "owned_by", "capabilities"} for m in data)
     r = await chat.get("/v1/models")
     assert r.status_code == 200
     body = r.json()
     assert body["object"] == "list"
     first = body["data"][0]
-    assert set(first) == {"id", "object", "created", "owned_by"}
+    assert set(first) == {"id", "object", "created", "owned_by", "capabilities"}
+    assert {m["id"]: m["capabilities"] for m in body["data"]} == {
+        m["id"]: m["capabilities"] for m in data
+    }
     assert first["object"] == "model"
     assert isinstance(first["created"], int)
     assert [m["id"] for m in body["data"]] == [m["id"] for m in data]
@@ -215,7 +222,15 @@ async def test_model_lists_need_authentication(gw_client: httpx.AsyncClient) -> 
 
 async def test_default_app_serves_the_bundled_model(user_client: httpx.AsyncClient) -> None:
     r = await user_client.get("/api/chat/models")
-    assert r.json() == {"data": [{"id": "SmolLM2-135M-Instruct", "owned_by": "huggingface"}]}
+    assert r.json() == {
+        "data": [
+            {
+                "id": "SmolLM2-135M-Instruct",
+                "owned_by": "huggingface",
+                "capabilities": {"chat": True, "vision": False, "tools": False},
+            }
+        ]
+    }
 
 
 async def test_oversized_body_is_413(chat: httpx.AsyncClient, gw_portal: Portal) -> None:

@@ -121,6 +121,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/chat/completions"): chat(body=COMPLETION),
     ("POST", "/v1/chat/completions"): chat(body=COMPLETION),
     ("POST", "/v1/messages"): chat(body=COMPLETION),
+    ("POST", "/api/chat/count_tokens"): chat(body=COMPLETION),
+    ("POST", "/v1/messages/count_tokens"): chat(body=COMPLETION),
     ("GET", "/v1/models"): USER,
     ("GET", "/api/chat/models"): USER,
     # chat history

@@ -20,6 +20,9 @@ from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.schemas import (
     ANTHROPIC_ANSWERS,
     ANTHROPIC_BODY,
+    ANTHROPIC_COUNT_BODY,
+    COUNT_ANSWERS,
+    COUNT_BODY,
     DETECTED_ANSWERS,
     DETECTED_BODY,
     OpenAIModelList,
@@ -150,10 +153,33 @@ async def v1_messages(request: Request) -> Any:
     return await _completion(request, "anthropic")
 
 
+async def _count(request: Request, fmt: Format | None) -> Any:
+    portal: Portal = request.app.state.portal
+    await chat_principal(request, portal)
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        raise PortalError(*DISCONNECTED) from None
+    count = await gateway_of(portal).count_prompt(raw, fmt)
+    return FastJSONResponse({"input_tokens": count})
+
+
+async def chat_count_tokens(request: Request) -> Any:
+    """The prompt tokens of an OpenAI or Anthropic body (detected), as the quota counts them."""
+    return await _count(request, None)
+
+
+async def v1_messages_count_tokens(request: Request) -> Any:
+    """Anthropic's token counting: the prompt tokens of a Messages body."""
+    return await _count(request, "anthropic")
+
+
 for _path, _endpoint, _answers, _body in (
     ("/api/chat/completions", chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
     ("/v1/chat/completions", v1_chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
     ("/v1/messages", v1_messages, ANTHROPIC_ANSWERS, ANTHROPIC_BODY),
+    ("/api/chat/count_tokens", chat_count_tokens, COUNT_ANSWERS, COUNT_BODY),
+    ("/v1/messages/count_tokens", v1_messages_count_tokens, COUNT_ANSWERS, ANTHROPIC_COUNT_BODY),
 ):
     router.add_api_route(
         _path,
@@ -172,7 +198,13 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
     return {
         "object": "list",
         "data": [
-            {"id": m.id, "object": "model", "created": gateway.created, "owned_by": m.owned_by}
+            {
+                "id": m.id,
+                "object": "model",
+                "created": gateway.created,
+                "owned_by": m.owned_by,
+                "capabilities": gateway.registry.capabilities(m),
+            }
             for m in gateway.models()
         ],
     }
@@ -180,7 +212,13 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
 
 @router.get("/api/chat/models", response_model=PortalModelList)
 async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
-    return {"data": [{"id": m.id, "owned_by": m.owned_by} for m in gateway_of(portal).models()]}
+    gateway = gateway_of(portal)
+    return {
+        "data": [
+            {"id": m.id, "owned_by": m.owned_by, "capabilities": gateway.registry.capabilities(m)}
+            for m in gateway.models()
+        ]
+    }
 
 
 async def startup(portal: Portal) -> None:

@@ -38,6 +38,11 @@ class Registry:
     def provider(self, model: ModelConfig) -> Provider:
         return self.providers[model.provider]
 
+    def capabilities(self, model: ModelConfig) -> dict[str, bool]:
+        """What a client may ask of the model (listed with it, so clients can pick)."""
+        local = isinstance(self.providers[model.provider], LlamaCppProvider)
+        return {"chat": True, "vision": model.vision, "tools": not local}
+
     async def warm_up(self) -> None:
         for provider in self.providers.values():
             if isinstance(provider, LlamaCppProvider) and any(

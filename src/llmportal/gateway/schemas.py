@@ -226,6 +226,16 @@ class MessagesRequest(BaseModel):
     )
 
 
+class CountTokensRequest(MessagesRequest):
+    """A Messages body to count: `max_tokens` may be left out."""
+
+    max_tokens: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
+
+
+class TokenCount(ResponseModel):
+    input_tokens: int = Field(description="the prompt's tokens, as the quota counts them")
+
+
 class TextBlock(ResponseModel):
     type: Literal["text"]
     text: str
@@ -259,11 +269,18 @@ class AnthropicMessage(ResponseModel):
 # --- model lists ---------------------------------------------------------------------------
 
 
+class ModelCapabilities(ResponseModel):
+    chat: bool = Field(description="chat completions (every model)")
+    vision: bool = Field(description="images in the messages")
+    tools: bool = Field(description="function / tool calls (the local model cannot call tools)")
+
+
 class OpenAIModel(ResponseModel):
     id: str
     object: Literal["model"]
     created: int
     owned_by: str
+    capabilities: ModelCapabilities
 
 
 class OpenAIModelList(ResponseModel):
@@ -274,6 +291,7 @@ class OpenAIModelList(ResponseModel):
 class PortalModel(ResponseModel):
     id: str
     owned_by: str
+    capabilities: ModelCapabilities
 
 
 class PortalModelList(ResponseModel):
@@ -330,6 +348,12 @@ DETECTED_ANSWERS: dict[int | str, dict[str, Any]] = {
         "content": _SSE,
     },
     **_ERRORS,
+}
+COUNT_BODY = {**json_body(ChatCompletionRequest, CountTokensRequest), **AUTHENTICATED}
+ANTHROPIC_COUNT_BODY = {**json_body(CountTokensRequest), **AUTHENTICATED}
+COUNT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": TokenCount, "description": "The prompt's token count"},
+    **errors(400, 401, 403, 404, 413, 429),
 }
 ANTHROPIC_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {

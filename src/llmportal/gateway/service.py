@@ -117,6 +117,26 @@ class GatewayService:
         include_usage = chosen == "anthropic" or openai.wants_stream_usage(body)
         return Parsed(chosen, req, include_usage)
 
+    async def count_prompt(self, raw: bytes, fmt: Format | None = None) -> int:
+        """The prompt tokens of a completion body, counted as the quota counts them (the
+        model's tokenizer, over the messages, system prompt and tool definitions). Counting
+        calls no model: nothing is recorded for usage."""
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise PortalError(400, "Request body must be a JSON object")
+        chosen: Format = fmt or detect.detect_format(body)
+        if chosen == "anthropic" and body.get("max_tokens") is None:
+            body = {**body, "max_tokens": 1}  # a count_tokens body carries none
+        try:
+            req: ChatRequest = FORMATS[chosen].parse_request(body)
+        except FormatError as exc:
+            raise PortalError(400, str(exc)) from exc
+        model = self.registry.model(req.model)
+        return await self.count_tokens(model.id, prompt_text(req))
+
     async def gone_before_reading(self, principal: Principal) -> None:
         """The client left before its body was read (the server then drops the body): recorded
         all the same, as 499 for a model unknown."""
