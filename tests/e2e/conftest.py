@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.fixtures import katan as katan_fixtures
@@ -109,3 +110,19 @@ def strip(*headers: str) -> Callable[[Any], None]:
 def server(portal_server: PortalServer) -> PortalServer:
     portal_server.start_test()
     return portal_server
+
+
+@pytest.fixture
+def openai_client(server: PortalServer) -> Iterator[openai.OpenAI]:
+    """The openai SDK at the server's /v1. The session cookie authenticates (API keys are
+    another domain's): the SDK's own Bearer header is taken off each request."""
+    c = openai.OpenAI(
+        base_url=f"{server.url}/v1",
+        api_key="unused",
+        default_headers={"Cookie": server.cookie},
+        http_client=openai.DefaultHttpxClient(event_hooks={"request": [strip("authorization")]}),
+        max_retries=0,
+        timeout=60,
+    )
+    yield c
+    c.close()

@@ -7,12 +7,11 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import openai
 import pytest
 
-from tests.e2e.conftest import PortalServer, strip
+from tests.e2e.conftest import PortalServer
 from tests.fixtures.upstreams import TEXT, FakeUpstream
 
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -33,19 +32,8 @@ UPSTREAMS = ["oa-plain", "an-plain", "katan-oa", "katan-an"]
 
 
 @pytest.fixture
-def client(server: PortalServer) -> Iterator[openai.OpenAI]:
-    # The session cookie authenticates (API keys are another domain's): the SDK's own
-    # Bearer header is taken off each request.
-    c = openai.OpenAI(
-        base_url=f"{server.url}/v1",
-        api_key="unused",
-        default_headers={"Cookie": server.cookie},
-        http_client=openai.DefaultHttpxClient(event_hooks={"request": [strip("authorization")]}),
-        max_retries=0,
-        timeout=60,
-    )
-    yield c
-    c.close()
+def client(openai_client: openai.OpenAI) -> openai.OpenAI:
+    return openai_client
 
 
 @pytest.mark.parametrize("model", UPSTREAMS)

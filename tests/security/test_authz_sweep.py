@@ -56,6 +56,7 @@ def library(**kw: Any) -> Rule:
 
 
 COMPLETION = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
+RESPONSE = {"model": "no-such-model", "input": "hi"}
 
 ROUTES: dict[tuple[str, str], Rule] = {
     # framework and health
@@ -123,6 +124,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/messages"): chat(body=COMPLETION),
     ("POST", "/api/chat/count_tokens"): chat(body=COMPLETION),
     ("POST", "/v1/messages/count_tokens"): chat(body=COMPLETION),
+    ("POST", "/api/responses"): chat(body=RESPONSE),
+    ("POST", "/v1/responses"): chat(body=RESPONSE),
     ("GET", "/v1/models"): USER,
     ("GET", "/api/chat/models"): USER,
     # chat history

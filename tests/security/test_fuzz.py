@@ -194,6 +194,8 @@ COMPLETIONS = [
     ("/api/chat/completions", ANTHROPIC_BODY, "message"),
     ("/v1/chat/completions", OPENAI_BODY, "chat.completion"),
     ("/v1/messages", OPENAI_BODY | {"max_tokens": 32}, "message"),
+    ("/v1/responses", {"model": "oa-plain", "input": "Hello"}, "response"),
+    ("/api/responses", {"model": "oa-plain", "input": "Hello", "instructions": "Hi"}, "response"),
 ]
 
 
@@ -216,7 +218,8 @@ def test_completions_answer_as_documented(
     if stream:
         assert response.headers["content-type"][0].startswith("text/event-stream")
     else:
-        assert response.json()["object" if kind == "chat.completion" else "type"] == kind
+        key = "type" if kind == "message" else "object"
+        assert response.json()[key] == kind
 
 
 def test_linked_sequences_answer_as_documented(

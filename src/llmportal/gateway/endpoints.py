@@ -25,6 +25,8 @@ from llmportal.gateway.schemas import (
     COUNT_BODY,
     DETECTED_ANSWERS,
     DETECTED_BODY,
+    RESPONSES_ANSWERS,
+    RESPONSES_BODY,
     OpenAIModelList,
     PortalModelList,
 )
@@ -101,18 +103,22 @@ async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
     """Render the events; a failure after the first byte ends the stream with the format's
     error event (which carries the closing `data: [DONE]`)."""
     wire = FORMATS[parsed.format]
+    failed = wire.render_stream_error
     if parsed.format == "openai":
         rendered = wire.render_stream(events, include_usage=parsed.stream_usage)
+    elif parsed.format == "responses":
+        rendered, renderer = wire.render_stream(events, parsed.echo)
+        failed = renderer.error  # its error event carries the stream's sequence number
     else:
         rendered = wire.render_stream(events)
     try:
         async for chunk in rendered:
             yield chunk
     except UpstreamError as exc:
-        yield wire.render_stream_error(exc.message)
+        yield failed(exc.message)
     except Exception as exc:
         log.exception("stream failed")
-        yield wire.render_stream_error(f"Gateway error: {type(exc).__name__}")
+        yield failed(f"Gateway error: {type(exc).__name__}")
     finally:
         with anyio.CancelScope(shield=True):
             await rendered.aclose()
@@ -134,7 +140,10 @@ async def _completion(request: Request, fmt: Format | None) -> Any:
     req = parsed.request
     if not req.stream:
         resp = await unless_client_leaves(request, gateway.complete(principal, req))
-        return FastJSONResponse(FORMATS[parsed.format].render_response(resp))
+        wire = FORMATS[parsed.format]
+        if parsed.echo is not None:
+            return FastJSONResponse(wire.render_response(resp, parsed.echo))
+        return FastJSONResponse(wire.render_response(resp))
     events = await unless_client_leaves(request, gateway.stream(principal, req))
     return EventStreamResponse(parsed, events)
 
@@ -151,6 +160,15 @@ async def v1_chat_completions(request: Request) -> Any:
 async def v1_messages(request: Request) -> Any:
     """Anthropic Messages, always."""
     return await _completion(request, "anthropic")
+
+
+async def responses_api(request: Request) -> Any:
+    """OpenAI Responses, stateless: translated to the internal model like the other formats."""
+    return await _completion(request, "responses")
+
+
+async def v1_responses(request: Request) -> Any:
+    return await _completion(request, "responses")
 
 
 async def _count(request: Request, fmt: Format | None) -> Any:
@@ -178,6 +196,8 @@ for _path, _endpoint, _answers, _body in (
     ("/api/chat/completions", chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
     ("/v1/chat/completions", v1_chat_completions, DETECTED_ANSWERS, DETECTED_BODY),
     ("/v1/messages", v1_messages, ANTHROPIC_ANSWERS, ANTHROPIC_BODY),
+    ("/api/responses", responses_api, RESPONSES_ANSWERS, RESPONSES_BODY),
+    ("/v1/responses", v1_responses, RESPONSES_ANSWERS, RESPONSES_BODY),
     ("/api/chat/count_tokens", chat_count_tokens, COUNT_ANSWERS, COUNT_BODY),
     ("/v1/messages/count_tokens", v1_messages_count_tokens, COUNT_ANSWERS, ANTHROPIC_COUNT_BODY),
 ):

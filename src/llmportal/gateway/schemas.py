@@ -266,6 +266,88 @@ class AnthropicMessage(ResponseModel):
     usage: AnthropicUsage
 
 
+# --- OpenAI Responses ------------------------------------------------------------------------
+
+
+class ResponsesTool(BaseModel):
+    type: Literal["function"]
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponsesRequest(BaseModel):
+    """An OpenAI Responses body, stateless: `input` is the whole conversation (a text, or
+    `message`, `function_call` and `function_call_output` items); `previous_response_id`
+    and `conversation` answer 400, and nothing is stored."""
+
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    tools: list[ResponsesTool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stream: bool | None = None
+    text: dict[str, Any] | None = Field(
+        default=None, description="`format`: text, json_object or json_schema"
+    )
+    metadata: dict[str, str] | None = None
+    store: bool | None = Field(default=None, description="accepted; nothing is ever stored")
+    user: str | None = None
+
+
+class EchoedTool(ResponseModel):
+    type: Literal["function"]
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+    strict: bool | None
+
+
+class ResponsesUsage(ResponseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_tokens_details: dict[str, int]
+    output_tokens_details: dict[str, int]
+
+
+class ResponseObject(ResponseModel):
+    """A `response` (with `stream: true`, its typed event sequence, ending with
+    `response.completed` or `response.incomplete`)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "incomplete", "in_progress"]
+    model: str
+    output: list[dict[str, Any]] = Field(
+        description="`message` items (output_text parts) and `function_call` items"
+    )
+    usage: ResponsesUsage | None
+    incomplete_details: dict[str, str] | None
+    completed_at: int | None
+    error: None
+    store: Literal[False]
+    previous_response_id: None
+    reasoning: dict[str, str | None]
+    truncation: Literal["disabled"]
+    instructions: str | None = Field(description="echoed from the request, as are the rest")
+    max_output_tokens: int | None
+    metadata: dict[str, str]
+    parallel_tool_calls: bool
+    temperature: float | None
+    text: dict[str, Any]
+    tool_choice: str | dict[str, Any]
+    tools: list[EchoedTool]
+    top_p: float | None
+    user: str | None
+
+
 # --- model lists ---------------------------------------------------------------------------
 
 
@@ -331,6 +413,38 @@ SSE_EVENT: dict[str, Any] = {
 }
 
 
+RESPONSES_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {
+            "type": "string",
+            "description": "The event's type, repeated as `type` in its data",
+            "enum": [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+                "response.incomplete",
+                "error",
+            ],
+        },
+        "data": {
+            "type": "string",
+            "description": "One JSON object with `type` and `sequence_number`; a failure after "
+            'the first byte is an `error` event (`{"error": {"message": ...}}`) and `[DONE]`',
+        },
+    },
+}
+
+
 # --- what the completion routes declare -----------------------------------------------------
 
 # The handlers read the body and answer a Response (JSON or SSE) themselves: documented, not
@@ -354,6 +468,15 @@ ANTHROPIC_COUNT_BODY = {**json_body(CountTokensRequest), **AUTHENTICATED}
 COUNT_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": TokenCount, "description": "The prompt's token count"},
     **errors(400, 401, 403, 404, 413, 429),
+}
+RESPONSES_BODY = {**json_body(ResponsesRequest), **AUTHENTICATED}
+RESPONSES_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ResponseObject,
+        "description": "The response; its typed SSE events with `stream: true`",
+        "content": {"text/event-stream": {"schema": RESPONSES_EVENT}},
+    },
+    **_ERRORS,
 }
 ANTHROPIC_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import anyio
 import orjson
@@ -20,7 +20,7 @@ from llmportal.config import ModelConfig, Settings
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
-from llmportal.gateway.formats import anthropic, detect, openai
+from llmportal.gateway.formats import anthropic, detect, openai, responses
 from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
@@ -42,8 +42,8 @@ from llmportal.metrics import instruments as metrics
 
 log = logging.getLogger("llmportal.gateway")
 
-Format = detect.Format
-FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
+Format = Literal["openai", "anthropic", "responses"]
+FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic, "responses": responses}
 CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent
 # How a client that went away (its request cancelled) is recorded, whenever it went.
 DISCONNECTED = (CLIENT_DISCONNECTED, "Client disconnected")
@@ -54,6 +54,7 @@ class Parsed(NamedTuple):
     format: Format  # the format to answer in
     request: ChatRequest
     stream_usage: bool  # an OpenAI client asked for the usage chunk (stream_options)
+    echo: dict[str, Any] | None = None  # Responses: the request fields its answer repeats
 
 
 class GatewayService:
@@ -115,7 +116,8 @@ class GatewayService:
             await self._reject(body, principal, 400, str(exc))
             raise PortalError(400, str(exc)) from exc
         include_usage = chosen == "anthropic" or openai.wants_stream_usage(body)
-        return Parsed(chosen, req, include_usage)
+        echoed = responses.echo(body) if chosen == "responses" else None
+        return Parsed(chosen, req, include_usage, echoed)
 
     async def count_prompt(self, raw: bytes, fmt: Format | None = None) -> int:
         """The prompt tokens of a completion body, counted as the quota counts them (the

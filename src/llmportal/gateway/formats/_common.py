@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import Any
 
-from llmportal.gateway.types import FormatError
+from llmportal.gateway.types import FormatError, Tool, ToolChoice
 from llmportal.jsonio import dumps, loads
 
 
@@ -196,3 +196,30 @@ def json_schema(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict) or value.get("type", "object") != "object":
         raise FormatError(f"{path}: must be a JSON Schema object")
     return value
+
+
+def function_tool(fn: dict[str, Any], path: str) -> Tool:
+    """An OpenAI function definition (`name`, `description`, `parameters`) at `path`."""
+    name = require_str(fn, "name", f"{path}.")
+    params = fn.get("parameters")
+    schema = (
+        {"type": "object", "properties": {}}
+        if params is None
+        else json_schema(params, f"{path}.parameters")
+    )
+    return Tool(name=name, description=opt_str(fn, "description", f"{path}."), parameters=schema)
+
+
+def option_tool_choice(raw: Any, tools: list[Tool]) -> ToolChoice | None:
+    """OpenAI's `"auto"`, `"none"` or `"required"`; None for anything else."""
+    if raw not in ("auto", "none", "required"):
+        return None
+    if raw == "required" and not tools:
+        raise FormatError("tool_choice: 'required' needs tools")
+    return ToolChoice(mode=raw)
+
+
+def forced_tool_choice(name: str, tools: list[Tool], path: str) -> ToolChoice:
+    if name not in {t.name for t in tools}:
+        raise FormatError(f"{path}name: no tool named '{name}'")
+    return ToolChoice(mode="tool", name=name)

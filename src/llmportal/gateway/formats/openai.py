@@ -13,14 +13,16 @@ from llmportal.gateway.formats._common import (
     UpstreamFormatError,
     attachment_ids,
     completion_id,
+    forced_tool_choice,
+    function_tool,
     image_url_error,
     is_number,
-    json_schema,
     now,
     opt_bool,
     opt_int,
     opt_number,
     opt_str,
+    option_tool_choice,
     portal_tool_call_id,
     require_list,
     require_obj,
@@ -215,31 +217,20 @@ def _parse_tools(raw: Any) -> list[Tool]:
         if tool.get("type") != "function":
             raise FormatError(f"{where}.type: must be 'function'")
         fn = require_obj(tool.get("function"), f"{where}.function")
-        name = require_str(fn, "name", f"{where}.function.")
-        params = fn.get("parameters")
-        schema = (
-            {"type": "object", "properties": {}}
-            if params is None
-            else json_schema(params, f"{where}.function.parameters")
-        )
-        description = opt_str(fn, "description", f"{where}.function.")
-        tools.append(Tool(name=name, description=description, parameters=schema))
+        tools.append(function_tool(fn, f"{where}.function"))
     return tools
 
 
 def _parse_tool_choice(raw: Any, tools: list[Tool]) -> ToolChoice | None:
     if raw is None:
         return None
-    if raw in ("auto", "none", "required"):
-        if raw == "required" and not tools:
-            raise FormatError("tool_choice: 'required' needs tools")
-        return ToolChoice(mode=raw)
+    option = option_tool_choice(raw, tools)
+    if option is not None:
+        return option
     if isinstance(raw, dict) and raw.get("type") == "function":
         fn = require_obj(raw.get("function"), "tool_choice.function")
         name = require_str(fn, "name", "tool_choice.function.")
-        if name not in {t.name for t in tools}:
-            raise FormatError(f"tool_choice.function.name: no tool named '{name}'")
-        return ToolChoice(mode="tool", name=name)
+        return forced_tool_choice(name, tools, "tool_choice.function.")
     raise FormatError(
         'tool_choice: must be "auto", "none", "required" or '
         '{"type": "function", "function": {"name": ...}}'
