@@ -13,6 +13,13 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
+Mode = Literal["chat", "embeddings", "images"]
+# Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
+MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "chat": ("openai", "anthropic", "llamacpp"),
+    "embeddings": ("openai", "llamacpp"),
+    "images": ("openai",),
+}
 
 
 class ConfigError(Exception):
@@ -56,7 +63,9 @@ class ModelConfig(BaseModel):
     owned_by: str = "llmportal"
     input_cost_per_mtok: float = Field(default=0.0, ge=0)
     output_cost_per_mtok: float = Field(default=0.0, ge=0)
-    image_cost: float = Field(default=0.0, ge=0)
+    image_cost: float = Field(default=0.0, ge=0)  # USD per generated image
+    # What the model is for: chat (and Responses) completions, embeddings, image generation.
+    modes: list[Mode] = Field(default_factory=lambda: list[Mode](["chat"]), min_length=1)
     vision: bool = False
     tokenizer: str | None = None  # a GGUF whose vocabulary counts this model's tokens
     context_window: int | None = None
@@ -115,9 +124,14 @@ class Catalog(BaseModel):
         model_ids = [m.id for m in self.models]
         if len(set(model_ids)) != len(model_ids):
             raise ValueError("models: duplicate id")
+        provider_types = {p.id: p.type for p in self.providers}
         for m in self.models:
             if m.provider not in provider_ids:
                 raise ValueError(f"models.{m.id}.provider: unknown provider '{m.provider}'")
+            for mode in m.modes:
+                if provider_types[m.provider] not in MODE_PROVIDERS[mode]:
+                    kind = provider_types[m.provider]
+                    raise ValueError(f"models.{m.id}.modes: a {kind} provider cannot serve {mode}")
             for fb in m.fallbacks:
                 if fb not in model_ids:
                     raise ValueError(f"models.{m.id}.fallbacks: unknown model '{fb}'")
@@ -130,7 +144,14 @@ class Catalog(BaseModel):
         models = self.models
         if not providers and not models:
             providers = [ProviderConfig(id="local", type="llamacpp")]
-            models = [ModelConfig(id=DEFAULT_MODEL_ID, provider="local", owned_by="huggingface")]
+            models = [
+                ModelConfig(
+                    id=DEFAULT_MODEL_ID,
+                    provider="local",
+                    owned_by="huggingface",
+                    modes=["chat", "embeddings"],
+                )
+            ]
         plans = {p.tier: p for p in DEFAULT_PLANS}
         for p in self.plans:
             plans[p.tier] = p

@@ -121,3 +121,21 @@ def test_migrate_is_idempotent_and_user_create(tmp_path: Path) -> None:
     )
     assert bad_plan.returncode == 1
     assert "unknown tier 'GOLD'" in bad_plan.stderr
+
+
+def test_a_mode_the_provider_cannot_serve_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "portal.toml"
+    cfg.write_text(
+        '[[providers]]\nid = "an"\ntype = "anthropic"\nbase_url = "http://127.0.0.1:9"\n'
+        '[[models]]\nid = "m"\nprovider = "an"\nmodes = ["chat", "embeddings"]\n'
+    )
+    r = run_cli("--config", str(cfg), "config", "check", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "models.m.modes: a anthropic provider cannot serve embeddings" in r.stderr
+    cfg.write_text(
+        '[[providers]]\nid = "up"\ntype = "openai"\nbase_url = "http://127.0.0.1:9"\n'
+        '[[models]]\nid = "m"\nprovider = "up"\nmodes = ["poetry"]\n'
+    )
+    r = run_cli("--config", str(cfg), "config", "check", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "modes" in r.stderr and "Traceback" not in r.stderr

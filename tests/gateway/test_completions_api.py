@@ -194,12 +194,22 @@ async def test_model_lists(chat: httpx.AsyncClient) -> None:
     r = await chat.get("/api/chat/models")
     assert r.status_code == 200
     data = r.json()["data"]
-    local = {"chat": True, "vision": False, "tools": False}  # the small model calls no tools
-    remote = {"chat": True, "vision": False, "tools": True}
+    no_other = {"embeddings": False, "images": False}
+    # The small model calls no tools (and gives embeddings, as configured here).
+    local = {"chat": True, "vision": False, "tools": False, "embeddings": True, "images": False}
+    remote = {"chat": True, "vision": False, "tools": True, **no_other}
     assert {"id": "SmolLM2-135M-Instruct", "owned_by": "llmportal", "capabilities": local} in data
     assert {"id": "katan-an", "owned_by": "llmportal", "capabilities": remote} in data
     by_id = {m["id"]: m for m in data}
     assert by_id["vision-model"]["capabilities"] == {**remote, "vision": True}
+    embed_only = {
+        "chat": False,
+        "vision": False,
+        "tools": False,
+        "embeddings": True,
+        "images": False,
+    }
+    assert by_id["embed"]["capabilities"] == embed_only
     assert all(set(m) == {"id", "owned_by", "capabilities"} for m in data)
     r = await chat.get("/v1/models")
     assert r.status_code == 200
@@ -227,7 +237,13 @@ async def test_default_app_serves_the_bundled_model(user_client: httpx.AsyncClie
             {
                 "id": "SmolLM2-135M-Instruct",
                 "owned_by": "huggingface",
-                "capabilities": {"chat": True, "vision": False, "tools": False},
+                "capabilities": {
+                    "chat": True,
+                    "embeddings": True,  # out of the box, from the same GGUF
+                    "images": False,
+                    "vision": False,
+                    "tools": False,
+                },
             }
         ]
     }

@@ -126,6 +126,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/messages/count_tokens"): chat(body=COMPLETION),
     ("POST", "/api/responses"): chat(body=RESPONSE),
     ("POST", "/v1/responses"): chat(body=RESPONSE),
+    ("POST", "/api/embeddings"): chat(body=RESPONSE),
+    ("POST", "/v1/embeddings"): chat(body=RESPONSE),
     ("GET", "/v1/models"): USER,
     ("GET", "/api/chat/models"): USER,
     # chat history

@@ -61,6 +61,8 @@ def _config(fake_url: str) -> str:
         f'[[providers]]\nid = "fake"\ntype = "openai"\nbase_url = "{fake_url}/v1"\n'
         'api_key = "sk-fake"\ntimeout_s = 2\n'
         '[[models]]\nid = "oa-plain"\nprovider = "fake"\nupstream_model = "plain"\n'
+        '[[models]]\nid = "embed"\nprovider = "fake"\nupstream_model = "plain"\n'
+        'modes = ["embeddings"]\n'
     )
 
 
@@ -196,6 +198,7 @@ COMPLETIONS = [
     ("/v1/messages", OPENAI_BODY | {"max_tokens": 32}, "message"),
     ("/v1/responses", {"model": "oa-plain", "input": "Hello"}, "response"),
     ("/api/responses", {"model": "oa-plain", "input": "Hello", "instructions": "Hi"}, "response"),
+    ("/v1/embeddings", {"model": "embed", "input": ["Hello", "there"]}, "list"),
 ]
 
 
@@ -215,7 +218,7 @@ def test_completions_answer_as_documented(
     response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
     assert response.status_code == 200, response.text
     _conforms(case, response)
-    if stream:
+    if stream and kind != "list":
         assert response.headers["content-type"][0].startswith("text/event-stream")
     else:
         key = "type" if kind == "message" else "object"

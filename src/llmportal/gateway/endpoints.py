@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from llmportal.deps import CurrentPrincipal, PortalDep, Principal, resolve_principal
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
+from llmportal.gateway.formats import embeddings
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.schemas import (
     ANTHROPIC_ANSWERS,
@@ -25,6 +26,8 @@ from llmportal.gateway.schemas import (
     COUNT_BODY,
     DETECTED_ANSWERS,
     DETECTED_BODY,
+    EMBEDDINGS_ANSWERS,
+    EMBEDDINGS_BODY,
     RESPONSES_ANSWERS,
     RESPONSES_BODY,
     OpenAIModelList,
@@ -171,6 +174,28 @@ async def v1_responses(request: Request) -> Any:
     return await _completion(request, "responses")
 
 
+async def _embeddings(request: Request) -> Any:
+    portal: Portal = request.app.state.portal
+    principal = await chat_principal(request, portal)
+    gateway = gateway_of(portal)
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        await gateway.gone_before_reading(principal)
+        raise PortalError(*DISCONNECTED) from None
+    req, result = await unless_client_leaves(request, gateway.embed(principal, raw))
+    return FastJSONResponse(embeddings.render_response(result, req.base64))
+
+
+async def embeddings_api(request: Request) -> Any:
+    """OpenAI Embeddings, metered as prompt tokens (the key's `chat` permission)."""
+    return await _embeddings(request)
+
+
+async def v1_embeddings(request: Request) -> Any:
+    return await _embeddings(request)
+
+
 async def _count(request: Request, fmt: Format | None) -> Any:
     portal: Portal = request.app.state.portal
     await chat_principal(request, portal)
@@ -198,6 +223,8 @@ for _path, _endpoint, _answers, _body in (
     ("/v1/messages", v1_messages, ANTHROPIC_ANSWERS, ANTHROPIC_BODY),
     ("/api/responses", responses_api, RESPONSES_ANSWERS, RESPONSES_BODY),
     ("/v1/responses", v1_responses, RESPONSES_ANSWERS, RESPONSES_BODY),
+    ("/api/embeddings", embeddings_api, EMBEDDINGS_ANSWERS, EMBEDDINGS_BODY),
+    ("/v1/embeddings", v1_embeddings, EMBEDDINGS_ANSWERS, EMBEDDINGS_BODY),
     ("/api/chat/count_tokens", chat_count_tokens, COUNT_ANSWERS, COUNT_BODY),
     ("/v1/messages/count_tokens", v1_messages_count_tokens, COUNT_ANSWERS, ANTHROPIC_COUNT_BODY),
 ):

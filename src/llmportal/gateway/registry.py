@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmportal.config import Catalog, ModelConfig, ProviderConfig
+from llmportal.config import Catalog, Mode, ModelConfig, ProviderConfig
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.anthropic import AnthropicProvider
 from llmportal.gateway.providers.base import Provider
@@ -41,7 +41,22 @@ class Registry:
     def capabilities(self, model: ModelConfig) -> dict[str, bool]:
         """What a client may ask of the model (listed with it, so clients can pick)."""
         local = isinstance(self.providers[model.provider], LlamaCppProvider)
-        return {"chat": True, "vision": model.vision, "tools": not local}
+        chat = "chat" in model.modes
+        return {
+            "chat": chat,
+            "embeddings": "embeddings" in model.modes,
+            "images": "images" in model.modes,
+            "vision": chat and model.vision,
+            "tools": chat and not local,
+        }
+
+    def for_mode(self, model_id: str, mode: Mode) -> ModelConfig:
+        """The model, which must be configured for `mode` (400 naming it otherwise)."""
+        model = self.model(model_id)
+        if mode not in model.modes:
+            what = {"chat": "chat completions", "embeddings": "embeddings", "images": "images"}
+            raise PortalError(400, f"Model '{model_id}' does not serve {what[mode]}")
+        return model
 
     async def warm_up(self) -> None:
         for provider in self.providers.values():

@@ -348,11 +348,44 @@ class ResponseObject(ResponseModel):
     user: str | None
 
 
+# --- OpenAI Embeddings ---------------------------------------------------------------------
+
+
+class EmbeddingsRequest(BaseModel):
+    model: str
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="a text, texts, or token arrays (in the model's own vocabulary)"
+    )
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+class Embedding(ResponseModel):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(description="floats, or base64 of little-endian float32")
+
+
+class EmbeddingsUsage(ResponseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(ResponseModel):
+    object: Literal["list"]
+    model: str
+    data: list[Embedding]
+    usage: EmbeddingsUsage
+
+
 # --- model lists ---------------------------------------------------------------------------
 
 
 class ModelCapabilities(ResponseModel):
-    chat: bool = Field(description="chat completions (every model)")
+    chat: bool = Field(description="chat completions and the Responses API")
+    embeddings: bool = Field(description="POST /v1/embeddings")
+    images: bool = Field(description="POST /v1/images/generations")
     vision: bool = Field(description="images in the messages")
     tools: bool = Field(description="function / tool calls (the local model cannot call tools)")
 
@@ -476,6 +509,11 @@ RESPONSES_ANSWERS: dict[int | str, dict[str, Any]] = {
         "description": "The response; its typed SSE events with `stream: true`",
         "content": {"text/event-stream": {"schema": RESPONSES_EVENT}},
     },
+    **_ERRORS,
+}
+EMBEDDINGS_BODY = {**json_body(EmbeddingsRequest), **AUTHENTICATED}
+EMBEDDINGS_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": EmbeddingList, "description": "One embedding per input, in input order"},
     **_ERRORS,
 }
 ANTHROPIC_ANSWERS: dict[int | str, dict[str, Any]] = {

@@ -8,10 +8,11 @@ holds a database session per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, Literal, NamedTuple
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import anyio
 import orjson
@@ -20,7 +21,7 @@ from llmportal.config import ModelConfig, Settings
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
-from llmportal.gateway.formats import anthropic, detect, openai, responses
+from llmportal.gateway.formats import anthropic, detect, embeddings, openai, responses
 from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
@@ -29,6 +30,8 @@ from llmportal.gateway.tokens import TokenCounter
 from llmportal.gateway.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    Embeddings,
     FormatError,
     Start,
     StreamEvent,
@@ -48,6 +51,28 @@ CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never se
 # How a client that went away (its request cancelled) is recorded, whenever it went.
 DISCONNECTED = (CLIENT_DISCONNECTED, "Client disconnected")
 RESERVE_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def recorded(done: Completion) -> AsyncIterator[None]:
+    """A failure in the block is the completion's one usage record: a PortalError as it is,
+    an upstream failure as its 502/504 (raised on as a PortalError), a client gone as 499,
+    anything else as 500."""
+    try:
+        yield
+    except PortalError as exc:
+        await done.fail(exc.status, exc.message)
+        raise
+    except UpstreamError as exc:
+        await done.fail(exc.status, exc.message)
+        raise PortalError(exc.status, exc.message) from exc
+    except asyncio.CancelledError:
+        await done.fail(*DISCONNECTED)
+        raise
+    except BaseException as exc:
+        await done.fail(500, f"Gateway error: {type(exc).__name__}")
+        raise
 
 
 class Parsed(NamedTuple):
@@ -98,17 +123,24 @@ class GatewayService:
 
     # -- parsing -------------------------------------------------------------------------
 
-    async def parse(self, principal: Principal, raw: bytes, fmt: Format | None = None) -> Parsed:
-        """The request body -> the request and how to answer it. A body that does not parse is
-        a 400 naming the field, and is recorded as a failed completion."""
+    async def _body(self, principal: Principal | None, raw: bytes) -> dict[str, Any]:
+        """The JSON object of a request body; anything else is a 400, recorded when a
+        principal is given (a call that would have reached a model)."""
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
             message = "Request body must be a JSON object"
-            await self._reject({}, principal, 400, message)
+            if principal is not None:
+                await self._reject({}, principal, 400, message)
             raise PortalError(400, message)
+        return body
+
+    async def parse(self, principal: Principal, raw: bytes, fmt: Format | None = None) -> Parsed:
+        """The request body -> the request and how to answer it. A body that does not parse is
+        a 400 naming the field, and is recorded as a failed completion."""
+        body = await self._body(principal, raw)
         chosen: Format = fmt or detect.detect_format(body)
         try:
             req: ChatRequest = FORMATS[chosen].parse_request(body)
@@ -123,12 +155,7 @@ class GatewayService:
         """The prompt tokens of a completion body, counted as the quota counts them (the
         model's tokenizer, over the messages, system prompt and tool definitions). Counting
         calls no model: nothing is recorded for usage."""
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            raise PortalError(400, "Request body must be a JSON object")
+        body = await self._body(None, raw)
         chosen: Format = fmt or detect.detect_format(body)
         if chosen == "anthropic" and body.get("max_tokens") is None:
             body = {**body, "max_tokens": 1}  # a count_tokens body carries none
@@ -166,7 +193,7 @@ class GatewayService:
             self.sink, principal, req.model, stream=req.stream, session_id=req.session_id
         )
         try:
-            done.model = self.registry.model(req.model)
+            done.model = self.registry.for_mode(req.model, "chat")
             prepared = await self._prepare_chat(principal, req, done.model)
             if req.has_image:
                 if not principal.has_permission("vision"):
@@ -229,17 +256,8 @@ class GatewayService:
 
     async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
         done, prepared = await self._begin(principal, req)
-        try:
+        async with recorded(done):
             resp = await self._complete_with_fallbacks(req, done)
-        except UpstreamError as exc:
-            await done.fail(exc.status, exc.message)
-            raise PortalError(exc.status, exc.message) from exc
-        except asyncio.CancelledError:
-            await done.fail(*DISCONNECTED)
-            raise
-        except BaseException as exc:
-            await done.fail(500, f"Gateway error: {type(exc).__name__}")
-            raise
         resp.model = req.model
         # Answered and paid for: accounted and stored even if the client has just gone.
         with anyio.CancelScope(shield=True):
@@ -267,12 +285,19 @@ class GatewayService:
             log.exception("storing the exchange in session %s failed", req.session_id)
 
     async def _complete_with_fallbacks(self, req: ChatRequest, done: Completion) -> ChatResponse:
+        return await self._first_answer(done, lambda provider, model: provider.complete(req, model))
+
+    async def _first_answer(
+        self, done: Completion, call: Callable[[Any, ModelConfig], Awaitable[T]]
+    ) -> T:
+        """call(provider, model) for the model, then each of its fallbacks while the upstream
+        fails; a request the upstream rejected (400) is not tried elsewhere."""
         assert done.model is not None
         candidates = self.registry.candidates(done.model)
         for i, model in enumerate(candidates):
             done.model = model
             try:
-                return await self.registry.provider(model).complete(req, model)
+                return await call(self.registry.provider(model), model)
             except UpstreamRejected:
                 raise
             except UpstreamError as exc:
@@ -287,17 +312,8 @@ class GatewayService:
         Close it (aclose) when done, read or not: that closes the upstream and accounts the
         completion."""
         done, prepared = await self._begin(principal, req)
-        try:
+        async with recorded(done):
             first, events = await self._open_with_fallbacks(req, done)
-        except UpstreamError as exc:
-            await done.fail(exc.status, exc.message)
-            raise PortalError(exc.status, exc.message) from exc
-        except asyncio.CancelledError:
-            await done.fail(*DISCONNECTED)
-            raise
-        except BaseException as exc:
-            await done.fail(500, f"Gateway error: {type(exc).__name__}")
-            raise
         metrics.observe_first_token(done.model, done.started)
         return await Relay.start(self._relay(principal, req, done, prepared, first, events))
 
@@ -377,6 +393,53 @@ class GatewayService:
                     await self._store_chat(principal, req, prepared, collected.reply(usage))
                 else:
                     await done.fail(failure[0], failure[1], usage, response_id)
+
+    # -- embeddings ----------------------------------------------------------------------
+
+    async def embed(self, principal: Principal, raw: bytes) -> tuple[EmbeddingRequest, Embeddings]:
+        """An embeddings body -> its vectors, metered as prompt tokens like a completion's
+        (quota reserved first, one usage row whatever happens)."""
+        body = await self._body(principal, raw)
+        try:
+            req = embeddings.parse_request(body)
+        except FormatError as exc:
+            await self._reject(body, principal, 400, str(exc))
+            raise PortalError(400, str(exc)) from exc
+        done = Completion(self.sink, principal, req.model, stream=False)
+        async with recorded(done):
+            done.model = self.registry.for_mode(req.model, "embeddings")
+            quota: Quota | None = self.services.get("quota")
+            if quota is not None:
+                await done.reserve(quota, await self._input_estimate(principal, req, quota))
+            result = await self._first_answer(
+                done, lambda provider, model: provider.embed(req, model)
+            )
+        with anyio.CancelScope(shield=True):
+            if result.prompt_tokens == 0:
+                model_id = done.model.id if done.model else None
+                result.prompt_tokens = await self._input_tokens(model_id, req)
+            await done.succeed(Usage(prompt_tokens=result.prompt_tokens))
+        result.model = req.model
+        return req, result
+
+    async def _input_estimate(
+        self, principal: Principal, req: EmbeddingRequest, quota: Quota
+    ) -> int:
+        """A bound on the inputs' tokens (their bytes) unless that is more than is left under
+        a limit: then the exact count, so that an input that fits is not refused."""
+        bound = sum(len(i) if isinstance(i, list) else len(i.encode()) + 1 for i in req.inputs)
+        left = await quota.remaining(principal)
+        if left is None or bound <= left:
+            return bound
+        return await self._input_tokens(req.model, req)
+
+    async def _input_tokens(self, model_id: str | None, req: EmbeddingRequest) -> int:
+        total = 0
+        for item in req.inputs:
+            total += (
+                len(item) if isinstance(item, list) else await self.count_tokens(model_id, item)
+            )
+        return total
 
     async def _counted_usage(
         self, done: Completion, req: ChatRequest, reply: str, resp: ChatResponse | None = None

@@ -160,5 +160,22 @@ class UsageEvent:
 StreamEvent = Start | TextDelta | ToolCallStart | ToolCallDelta | Finish | UsageEvent
 
 
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    # Texts, or token arrays (in the model's own vocabulary) as OpenAI's API takes them.
+    inputs: list[str] | list[list[int]]
+    base64: bool = False  # encoding_format "base64": little-endian float32, base64-encoded
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class Embeddings:
+    model: str
+    vectors: list[list[float]]
+    prompt_tokens: int = 0
+
+
 class FormatError(ValueError):
     """A request body that does not fit its format; the message names the field."""

@@ -35,6 +35,8 @@ from llmportal.gateway.tokens import bundled_gguf
 from llmportal.gateway.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    Embeddings,
     Finish,
     FinishReason,
     Start,
@@ -268,6 +270,26 @@ class LlamaCppProvider:
                     with anyio.CancelScope(shield=True):
                         await self._cancel(worker, gen_id)
 
+    async def embed(self, req: EmbeddingRequest, model: ModelConfig) -> Embeddings:
+        """Mean-pooled, unit-length embeddings of the model's own GGUF (token arrays are read
+        in its own vocabulary). One job at a time, as generations are."""
+        async with self._turn:
+            if self._closed:
+                raise UpstreamError("The local model is shutting down")
+            worker = await self._ready_worker()
+            self._seq += 1
+            await worker.send({"op": "embed", "id": self._seq, "input": req.inputs})
+            # Not cancelled half-way: an answer left unread would be taken for the next job's.
+            with anyio.CancelScope(shield=True):
+                msg = await self._next(worker, model)
+        vectors: list[list[float]] = msg["embeddings"]
+        if req.dimensions is not None and req.dimensions != len(vectors[0]):
+            raise UpstreamRejected(
+                f"dimensions: model '{model.id}' makes {len(vectors[0])}-dimensional "
+                "embeddings and cannot shorten them"
+            )
+        return Embeddings(model.id, vectors, int(msg["prompt_tokens"]))
+
     async def _next(self, worker: _Worker, model: ModelConfig) -> dict[str, Any]:
         msg = await worker.read()
         if msg is None:
@@ -275,7 +297,7 @@ class LlamaCppProvider:
         if "error" in msg:
             if msg["too_long"]:
                 raise UpstreamRejected(
-                    f"The messages are too long for model '{model.id}': {msg['error']}"
+                    f"The input is too long for model '{model.id}': {msg['error']}"
                 )
             raise UpstreamError(f"The local model failed: {msg['error']}")
         return msg

@@ -10,10 +10,12 @@ corrupt the protocol). One generation at a time, in the main thread; a reader th
 requests so that a cancel lands while a generation runs.
 
   in:  {"op": "generate", "id": N, "kwargs": {...create_chat_completion arguments...}}
+       {"op": "embed", "id": N, "input": [text or token array, ...]}
        {"op": "cancel", "id": N}
   out: {"ready": true} once loaded, or {"fatal": "..."} and exit 1
        {"id": N, "text": "...", "finish": "stop"|"length"|null} per chunk
        {"id": N, "done": true, "prompt_tokens": P, "sampled": S}
+       {"id": N, "embeddings": [[...], ...], "prompt_tokens": P}
        {"id": N, "error": "...", "too_long": bool}
 EOF on stdin (the portal closed the pipe, or died) stops any generation and ends the process.
 """
@@ -99,6 +101,49 @@ def _generate(llm: Any, job: dict[str, Any], requests: _Requests, proto: _Protoc
     )
 
 
+class _Embedder:
+    """A second context on the same GGUF, in embedding mode (mean-pooled, unit length), made on
+    the first embeddings request: chat-only use never pays for it."""
+
+    def __init__(self, path: str, n_ctx: int, n_threads: int | None) -> None:
+        self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
+        self.llm: Any = None
+
+    def embed(self, job: dict[str, Any], proto: _Protocol) -> None:
+        import llama_cpp
+
+        try:
+            if self.llm is None:
+                self.llm = llama_cpp.Llama(
+                    model_path=self.path,
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    embedding=True,
+                    pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                    n_batch=self.n_ctx,  # one input must fit in one batch
+                    n_ubatch=self.n_ctx,
+                    verbose=False,
+                )
+            texts = [
+                self.llm.detokenize(item).decode("utf-8", "replace")
+                if isinstance(item, list)
+                else item
+                for item in job["input"]
+            ]
+            vectors, count = self.llm.embed(
+                texts, normalize=True, truncate=False, return_count=True
+            )
+        except Exception as exc:
+            too_long = isinstance(exc, ValueError) and "exceed" in str(exc)
+            proto.send({"id": job["id"], "error": str(exc), "too_long": too_long})
+            return
+        proto.send({"id": job["id"], "embeddings": vectors, "prompt_tokens": count})
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+
+
 def main(argv: list[str]) -> int:
     path, n_ctx, n_threads = argv[0], int(argv[1]), int(argv[2]) or None
     proto = _Protocol(os.fdopen(os.dup(1), "wb"))
@@ -111,9 +156,14 @@ def main(argv: list[str]) -> int:
         proto.send({"fatal": str(exc)})
         return 1
     proto.send({"ready": True})
+    embedder = _Embedder(path, n_ctx, n_threads)
     requests = _Requests()
     while (job := requests.jobs.get()) is not None:
-        _generate(llm, job, requests, proto)
+        if job["op"] == "embed":
+            embedder.embed(job, proto)
+        else:
+            _generate(llm, job, requests, proto)
+    embedder.close()
     llm.close()
     return 0
 

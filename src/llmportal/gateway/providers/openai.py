@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from llmportal.config import ModelConfig, ProviderConfig
+from llmportal.gateway.formats import embeddings as embeddings_wire
 from llmportal.gateway.formats import openai as wire
 from llmportal.gateway.providers import http
 from llmportal.gateway.providers.http_provider import HttpProvider
-from llmportal.gateway.types import ChatRequest, ChatResponse, Finish, StreamEvent
+from llmportal.gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    Embeddings,
+    Finish,
+    StreamEvent,
+)
 
 
 class OpenAIProvider(HttpProvider):
@@ -17,7 +25,26 @@ class OpenAIProvider(HttpProvider):
         key = cfg.resolved_api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        super().__init__(cfg, (cfg.base_url or "").rstrip("/") + "/chat/completions", headers)
+        base = (cfg.base_url or "").rstrip("/")
+        super().__init__(cfg, base + "/chat/completions", headers)
+        self.base = base
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST {base_url}{path} (retries, breaker and error mapping as for chat), its JSON."""
+        response = await http.open_response(
+            self.client, self.cfg, self.base + path, self.headers, body, self.breaker
+        )
+        data = await http.read_json(self.cfg, response)
+        if "error" in data and "data" not in data:
+            raise self.upstream_error(data)
+        return data
+
+    async def embed(self, req: EmbeddingRequest, model: ModelConfig) -> Embeddings:
+        data = await self.post_json(
+            "/embeddings", embeddings_wire.build_request(req, model.wire_name)
+        )
+        result = self.shaped(lambda d: [embeddings_wire.parse_response(d, len(req.inputs))], data)
+        return result[0]
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         body = wire.build_request(req, model.wire_name)
