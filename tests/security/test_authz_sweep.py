@@ -57,6 +57,7 @@ def library(**kw: Any) -> Rule:
 
 COMPLETION = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSE = {"model": "no-such-model", "input": "hi"}
+IMAGE = {"model": "no-such-model", "prompt": "a fox"}
 
 ROUTES: dict[tuple[str, str], Rule] = {
     # framework and health
@@ -128,6 +129,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/responses"): chat(body=RESPONSE),
     ("POST", "/api/embeddings"): chat(body=RESPONSE),
     ("POST", "/v1/embeddings"): chat(body=RESPONSE),
+    ("POST", "/api/images/generations"): Rule("user", "images", body=IMAGE),
+    ("POST", "/v1/images/generations"): Rule("user", "images", body=IMAGE),
     ("GET", "/v1/models"): USER,
     ("GET", "/api/chat/models"): USER,
     # chat history
@@ -285,7 +288,7 @@ async def world(full_app: FastAPI, full_portal: Portal) -> AsyncIterator[World]:
         await factories.login(intruder, intruder_user.email)
         ids = await _own_everything(owner, owner_user.id)
         without = {}
-        for perm in ("chat", "files", "library"):
+        for perm in ("chat", "images", "files", "library"):
             rest = [p for p in ALL_PERMISSIONS if p != perm]
             without[perm] = (await _key(owner, rest))["key"]
         intruder_key = (await _key(intruder, ALL_PERMISSIONS))["key"]

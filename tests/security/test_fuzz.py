@@ -63,6 +63,8 @@ def _config(fake_url: str) -> str:
         '[[models]]\nid = "oa-plain"\nprovider = "fake"\nupstream_model = "plain"\n'
         '[[models]]\nid = "embed"\nprovider = "fake"\nupstream_model = "plain"\n'
         'modes = ["embeddings"]\n'
+        '[[models]]\nid = "painter"\nprovider = "fake"\nupstream_model = "plain"\n'
+        'modes = ["images"]\nimage_cost = 0.04\n'
     )
 
 
@@ -199,6 +201,7 @@ COMPLETIONS = [
     ("/v1/responses", {"model": "oa-plain", "input": "Hello"}, "response"),
     ("/api/responses", {"model": "oa-plain", "input": "Hello", "instructions": "Hi"}, "response"),
     ("/v1/embeddings", {"model": "embed", "input": ["Hello", "there"]}, "list"),
+    ("/v1/images/generations", {"model": "painter", "prompt": "a fox", "n": 2}, "images"),
 ]
 
 
@@ -218,11 +221,14 @@ def test_completions_answer_as_documented(
     response = case.call(base_url=url, cookies={"llmportal_session": session}, timeout=30)
     assert response.status_code == 200, response.text
     _conforms(case, response)
-    if stream and kind != "list":
+    if stream and kind not in ("list", "images"):
         assert response.headers["content-type"][0].startswith("text/event-stream")
     else:
-        key = "type" if kind == "message" else "object"
-        assert response.json()[key] == kind
+        answer = response.json()
+        if kind == "images":
+            assert len(answer["data"]) == 2
+        else:
+            assert answer["type" if kind == "message" else "object"] == kind
 
 
 def test_linked_sequences_answer_as_documented(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from llmportal.deps import CurrentPrincipal, PortalDep, Principal, resolve_principal
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
-from llmportal.gateway.formats import embeddings
+from llmportal.gateway.formats import embeddings, images
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.schemas import (
     ANTHROPIC_ANSWERS,
@@ -28,6 +28,8 @@ from llmportal.gateway.schemas import (
     DETECTED_BODY,
     EMBEDDINGS_ANSWERS,
     EMBEDDINGS_BODY,
+    IMAGES_ANSWERS,
+    IMAGES_BODY,
     RESPONSES_ANSWERS,
     RESPONSES_BODY,
     OpenAIModelList,
@@ -48,6 +50,7 @@ from llmportal.routing import DirectRoute
 log = logging.getLogger("llmportal.gateway")
 router = APIRouter(tags=["completions"])
 _check_chat = _require_permission("chat")
+_check_images = _require_permission("images")
 T = TypeVar("T")
 
 
@@ -131,14 +134,7 @@ async def _sse(parsed: Parsed, events: Relay) -> AsyncIterator[bytes]:
 async def _completion(request: Request, fmt: Format | None) -> Any:
     """The completion routes take only the request (no FastAPI dependencies to solve on the
     hottest path): the caller first, then the body."""
-    portal: Portal = request.app.state.portal
-    principal = await chat_principal(request, portal)
-    gateway = gateway_of(portal)
-    try:
-        raw = await request.body()  # capped and timed by PortalMiddleware (bodyguard.py)
-    except ClientDisconnect:
-        await gateway.gone_before_reading(principal)
-        raise PortalError(*DISCONNECTED) from None
+    principal, gateway, raw = await _caller_and_body(request)
     parsed = await gateway.parse(principal, raw, fmt)
     req = parsed.request
     if not req.stream:
@@ -174,15 +170,24 @@ async def v1_responses(request: Request) -> Any:
     return await _completion(request, "responses")
 
 
-async def _embeddings(request: Request) -> Any:
+async def _caller_and_body(
+    request: Request, check: Callable[[Principal], Awaitable[Principal]] = _check_chat
+) -> tuple[Principal, GatewayService, bytes]:
+    """The caller (with the `chat` permission, or the one `check` wants), the gateway and the
+    request body; a client gone before its body arrived is recorded as 499."""
     portal: Portal = request.app.state.portal
-    principal = await chat_principal(request, portal)
+    principal = await check(await resolve_principal(request, portal))
     gateway = gateway_of(portal)
     try:
-        raw = await request.body()
+        raw = await request.body()  # capped and timed by PortalMiddleware (bodyguard.py)
     except ClientDisconnect:
         await gateway.gone_before_reading(principal)
         raise PortalError(*DISCONNECTED) from None
+    return principal, gateway, raw
+
+
+async def _embeddings(request: Request) -> Any:
+    principal, gateway, raw = await _caller_and_body(request)
     req, result = await unless_client_leaves(request, gateway.embed(principal, raw))
     return FastJSONResponse(embeddings.render_response(result, req.base64))
 
@@ -194,6 +199,21 @@ async def embeddings_api(request: Request) -> Any:
 
 async def v1_embeddings(request: Request) -> Any:
     return await _embeddings(request)
+
+
+async def _images(request: Request) -> Any:
+    principal, gateway, raw = await _caller_and_body(request, _check_images)
+    result = await unless_client_leaves(request, gateway.generate_images(principal, raw))
+    return FastJSONResponse(images.render_response(result))
+
+
+async def images_api(request: Request) -> Any:
+    """OpenAI image generation: the key's `images` permission, priced per image."""
+    return await _images(request)
+
+
+async def v1_images(request: Request) -> Any:
+    return await _images(request)
 
 
 async def _count(request: Request, fmt: Format | None) -> Any:
@@ -225,6 +245,8 @@ for _path, _endpoint, _answers, _body in (
     ("/v1/responses", v1_responses, RESPONSES_ANSWERS, RESPONSES_BODY),
     ("/api/embeddings", embeddings_api, EMBEDDINGS_ANSWERS, EMBEDDINGS_BODY),
     ("/v1/embeddings", v1_embeddings, EMBEDDINGS_ANSWERS, EMBEDDINGS_BODY),
+    ("/api/images/generations", images_api, IMAGES_ANSWERS, IMAGES_BODY),
+    ("/v1/images/generations", v1_images, IMAGES_ANSWERS, IMAGES_BODY),
     ("/api/chat/count_tokens", chat_count_tokens, COUNT_ANSWERS, COUNT_BODY),
     ("/v1/messages/count_tokens", v1_messages_count_tokens, COUNT_ANSWERS, ANTHROPIC_COUNT_BODY),
 ):

@@ -81,6 +81,7 @@ class Completion:
         self.quota: Quota | None = None
         self.reservation: Any = None
         self.done = False
+        self.images = 0  # generated images, priced at the model's image_cost each
 
     async def reserve(self, quota: Quota | None, estimated_tokens: int) -> None:
         if quota is not None:
@@ -89,7 +90,10 @@ class Completion:
                 self.reservation = await quota.reserve(self.principal, estimated_tokens)
             self.quota = quota
 
-    async def succeed(self, usage: Usage, request_id: str | None = None) -> None:
+    async def succeed(
+        self, usage: Usage, request_id: str | None = None, *, images: int = 0
+    ) -> None:
+        self.images = images
         await self._finish(usage, "success", 200, None, request_id)
 
     async def fail(
@@ -129,6 +133,7 @@ class Completion:
         if self.sink is None:
             return
         input_cost, output_cost = cost_micros(self.model, usage)
+        image_cost = round(self.images * self.model.image_cost * 1_000_000) if self.model else 0
         api_key = self.principal.api_key
         self.sink.add(
             {
@@ -144,7 +149,8 @@ class Completion:
                 "completion_tokens": usage.completion_tokens,
                 "input_cost_micros": input_cost,
                 "output_cost_micros": output_cost,
-                "image_cost_micros": 0,
+                "image_cost_micros": image_cost,
+                "images": self.images,
                 "latency_ms": int((time.perf_counter() - self.started) * 1000),
                 "status": status,
                 "http_status": http_status,

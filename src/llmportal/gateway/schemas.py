@@ -379,6 +379,37 @@ class EmbeddingList(ResponseModel):
     usage: EmbeddingsUsage
 
 
+# --- OpenAI Images -------------------------------------------------------------------------
+
+
+class ImagesRequest(BaseModel):
+    model: str
+    prompt: str = Field(max_length=32_000)
+    n: int | None = Field(default=None, ge=1, le=10)
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = None
+    save_to_library: bool | None = Field(
+        default=None,
+        description="llmportal: keep each image in the caller's library as an IMAGE item "
+        "(needs response_format b64_json and the key's `library` permission)",
+    )
+
+
+class GeneratedImageOut(ResponseModel):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+    library_item_id: str | None = Field(default=None, description="llmportal: the saved item")
+
+
+class ImagesResponse(ResponseModel):
+    created: int
+    data: list[GeneratedImageOut]
+
+
 # --- model lists ---------------------------------------------------------------------------
 
 
@@ -514,6 +545,11 @@ RESPONSES_ANSWERS: dict[int | str, dict[str, Any]] = {
 EMBEDDINGS_BODY = {**json_body(EmbeddingsRequest), **AUTHENTICATED}
 EMBEDDINGS_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": EmbeddingList, "description": "One embedding per input, in input order"},
+    **_ERRORS,
+}
+IMAGES_BODY = {**json_body(ImagesRequest), **AUTHENTICATED}
+IMAGES_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": ImagesResponse, "description": "The images, by URL or base64"},
     **_ERRORS,
 }
 ANTHROPIC_ANSWERS: dict[int | str, dict[str, Any]] = {

@@ -8,6 +8,7 @@ holds a database session per request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
@@ -21,7 +22,8 @@ from llmportal.config import ModelConfig, Settings
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
-from llmportal.gateway.formats import anthropic, detect, embeddings, openai, responses
+from llmportal.gateway.formats import anthropic, detect, embeddings, images, openai, responses
+from llmportal.gateway.librarylink import ImageLibrary
 from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
@@ -33,6 +35,8 @@ from llmportal.gateway.types import (
     EmbeddingRequest,
     Embeddings,
     FormatError,
+    ImageRequest,
+    Images,
     Start,
     StreamEvent,
     TextDelta,
@@ -396,15 +400,21 @@ class GatewayService:
 
     # -- embeddings ----------------------------------------------------------------------
 
-    async def embed(self, principal: Principal, raw: bytes) -> tuple[EmbeddingRequest, Embeddings]:
-        """An embeddings body -> its vectors, metered as prompt tokens like a completion's
-        (quota reserved first, one usage row whatever happens)."""
+    async def _parsed(
+        self, principal: Principal, raw: bytes, parse: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """parse(body); a body that does not parse is a recorded 400 naming the field."""
         body = await self._body(principal, raw)
         try:
-            req = embeddings.parse_request(body)
+            return parse(body)
         except FormatError as exc:
             await self._reject(body, principal, 400, str(exc))
             raise PortalError(400, str(exc)) from exc
+
+    async def embed(self, principal: Principal, raw: bytes) -> tuple[EmbeddingRequest, Embeddings]:
+        """An embeddings body -> its vectors, metered as prompt tokens like a completion's
+        (quota reserved first, one usage row whatever happens)."""
+        req = await self._parsed(principal, raw, embeddings.parse_request)
         done = Completion(self.sink, principal, req.model, stream=False)
         async with recorded(done):
             done.model = self.registry.for_mode(req.model, "embeddings")
@@ -421,6 +431,50 @@ class GatewayService:
             await done.succeed(Usage(prompt_tokens=result.prompt_tokens))
         result.model = req.model
         return req, result
+
+    # -- images --------------------------------------------------------------------------
+
+    async def generate_images(self, principal: Principal, raw: bytes) -> Images:
+        """An Images body -> the images, each priced at the model's image_cost (the prompt's
+        tokens are metered too, and reserved against the token quota first). The caller has
+        the `images` permission (checked by the endpoint)."""
+        req = await self._parsed(principal, raw, images.parse_request)
+        done = Completion(self.sink, principal, req.model, stream=False)
+        async with recorded(done):
+            if req.save_to_library and not principal.has_permission("library"):
+                raise PortalError(403, "This API key lacks the 'library' permission")
+            done.model = self.registry.for_mode(req.model, "images")
+            quota: Quota | None = self.services.get("quota")
+            if quota is not None:
+                await done.reserve(quota, await self.count_tokens(done.model.id, req.prompt))
+            result = await self._first_answer(
+                done, lambda provider, model: provider.generate_images(req, model)
+            )
+        with anyio.CancelScope(shield=True):
+            if result.prompt_tokens == 0:
+                model_id = done.model.id if done.model else None
+                result.prompt_tokens = await self.count_tokens(model_id, req.prompt)
+            await done.succeed(Usage(prompt_tokens=result.prompt_tokens), images=len(result.images))
+            if req.save_to_library:
+                await self._save_images(principal, req, result)
+        return result
+
+    async def _save_images(self, principal: Principal, req: ImageRequest, result: Images) -> None:
+        """Generated and paid for: a failure to keep them is logged and the images are still
+        answered (without library_item_id)."""
+        library: ImageLibrary | None = self.services.get("image_library")
+        if library is None:
+            return
+        for image in result.images:
+            if image.b64_json is None:
+                continue
+            try:
+                data = base64.b64decode(image.b64_json, validate=True)
+                image.library_item_id = await library.save_image(principal, data, req.prompt)
+            except (PortalError, ValueError) as exc:
+                log.warning("generated image not saved to the library: %s", exc)
+            except Exception:
+                log.exception("saving a generated image to the library failed")
 
     async def _input_estimate(
         self, principal: Principal, req: EmbeddingRequest, quota: Quota

@@ -177,5 +177,33 @@ class Embeddings:
     prompt_tokens: int = 0
 
 
+@dataclass(slots=True)
+class ImageRequest:
+    model: str
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    b64_json: bool = False  # response_format "b64_json" (else "url")
+    style: str | None = None
+    user: str | None = None
+    save_to_library: bool = False  # llmportal: keep each b64_json image as a library IMAGE
+
+
+@dataclass(slots=True)
+class GeneratedImage:
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+    library_item_id: str | None = None  # llmportal: set once saved to the library
+
+
+@dataclass(slots=True)
+class Images:
+    created: int
+    images: list[GeneratedImage]
+    prompt_tokens: int = 0  # what the upstream reports (gpt-image models do), else counted
+
+
 class FormatError(ValueError):
     """A request body that does not fit its format; the message names the field."""

@@ -19,6 +19,7 @@ from llmportal.library.files import (
     receive_upload,
     text_content,
 )
+from llmportal.library.saved_images import SavedImages
 from llmportal.library.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -38,6 +39,7 @@ from llmportal.library.schemas import (
     item_out,
 )
 from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
+from llmportal.portal import Portal
 from llmportal.quota import storage as allowance
 from llmportal.storage import LocalStorage
 
@@ -269,3 +271,9 @@ async def remove_collection_item(
 router = APIRouter()
 router.include_router(stuff)
 router.include_router(collections_router)
+
+
+async def startup(portal: Portal) -> None:
+    # What image generation with save_to_library uses (the gateway's "image_library").
+    storage = portal_storage(portal.services, portal.settings.storage_dir)
+    portal.services["image_library"] = SavedImages(portal.sessionmaker, portal.settings, storage)

@@ -40,6 +40,7 @@ class UsageRecord(IdMixin, Base):
     input_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     output_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     image_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    images: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # generated
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))  # success | error
     http_status: Mapped[int] = mapped_column(Integer, default=200)

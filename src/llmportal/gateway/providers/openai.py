@@ -6,6 +6,7 @@ from typing import Any
 
 from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.formats import embeddings as embeddings_wire
+from llmportal.gateway.formats import images as images_wire
 from llmportal.gateway.formats import openai as wire
 from llmportal.gateway.providers import http
 from llmportal.gateway.providers.http_provider import HttpProvider
@@ -15,6 +16,8 @@ from llmportal.gateway.types import (
     EmbeddingRequest,
     Embeddings,
     Finish,
+    ImageRequest,
+    Images,
     StreamEvent,
 )
 
@@ -45,6 +48,11 @@ class OpenAIProvider(HttpProvider):
         )
         result = self.shaped(lambda d: [embeddings_wire.parse_response(d, len(req.inputs))], data)
         return result[0]
+
+    async def generate_images(self, req: ImageRequest, model: ModelConfig) -> Images:
+        body = images_wire.build_request(req, model.wire_name)
+        data = await self.post_json("/images/generations", body)
+        return self.shaped(lambda d: [images_wire.parse_response(d, req.b64_json)], data)[0]
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         body = wire.build_request(req, model.wire_name)

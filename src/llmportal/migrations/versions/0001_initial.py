@@ -404,6 +404,7 @@ def upgrade() -> None:
         sa.Column("input_cost_micros", sa.BigInteger(), nullable=False),
         sa.Column("output_cost_micros", sa.BigInteger(), nullable=False),
         sa.Column("image_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("images", sa.Integer(), server_default="0", nullable=False),
         sa.Column("latency_ms", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("http_status", sa.Integer(), nullable=False),
