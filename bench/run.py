@@ -34,7 +34,15 @@ BENCH = ROOT / "bench"
 PYTHON = sys.executable
 LITELLM = BENCH / ".venv-litellm" / "bin" / "litellm"
 MODEL = "bench-model"
+EMBED_MODEL = "bench-embed"  # the same upstream model, for embeddings
+RESPONSES_MODEL = "bench-responses"  # the same upstream model, for the Responses API
 SLOW_MODEL = "bench-slow"  # upstream.py streams it at one chunk per second
+# Each API measured: its path, and whether it streams too.
+APIS = {
+    "chat": ("/v1/chat/completions", True),
+    "responses": ("/v1/responses", True),
+    "embeddings": ("/v1/embeddings", False),
+}
 EMAIL, PASSWORD = "bench@example.com", "Bench-Password-1234!"
 
 
@@ -128,6 +136,17 @@ upstream_model = "{MODEL}"
 id = "{SLOW_MODEL}"
 provider = "fake"
 upstream_model = "{SLOW_MODEL}"
+
+[[models]]
+id = "{RESPONSES_MODEL}"
+provider = "fake"
+upstream_model = "{MODEL}"
+
+[[models]]
+id = "{EMBED_MODEL}"
+provider = "fake"
+upstream_model = "{MODEL}"
+modes = ["embeddings"]
 """
 
 
@@ -214,6 +233,18 @@ def litellm_yaml(upstream: str) -> str:
       model: openai/{MODEL}
       api_base: {upstream}/v1
       api_key: sk-fake-upstream
+  - model_name: {EMBED_MODEL}
+    litellm_params:
+      model: openai/{MODEL}
+      api_base: {upstream}/v1
+      api_key: sk-fake-upstream
+  # openai/ would call the upstream's own /v1/responses; custom_openai/ has LiteLLM translate the
+  # Responses API to Chat Completions, as the portal does.
+  - model_name: {RESPONSES_MODEL}
+    litellm_params:
+      model: custom_openai/{MODEL}
+      api_base: {upstream}/v1
+      api_key: sk-fake-upstream
 general_settings:
   master_key: sk-bench-master
 litellm_settings:
@@ -254,8 +285,16 @@ def start_litellm(tmp: Path, upstream: str) -> Target:
     )
 
 
-def body(stream: bool, model: str = MODEL) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def body(stream: bool, model: str = MODEL, api: str = "chat") -> dict[str, Any]:
+    if api == "embeddings":
+        return {"model": EMBED_MODEL, "input": ["Say twenty words.", "And a second text."]}
+    if api == "responses":
+        data: dict[str, Any] = {"model": RESPONSES_MODEL, "input": "Say twenty words."}
+        data["max_output_tokens"] = 32
+        if stream:
+            data["stream"] = True
+        return data
+    data = {
         "model": model,
         "messages": [{"role": "user", "content": "Say twenty words."}],
         "max_tokens": 32,
@@ -266,15 +305,28 @@ def body(stream: bool, model: str = MODEL) -> dict[str, Any]:
     return data
 
 
-def measure(target: Target, args: argparse.Namespace) -> None:
+def api_url(target: Target, api: str) -> str | None:
+    """The target's URL for `api`; None where it has none (the upstream speaks no Responses)."""
+    if api == "chat":
+        return target.url
+    if target.name == "direct" and api == "responses":
+        return None
+    return target.url.rsplit("/v1/", 1)[0] + APIS[api][0]
+
+
+def measure(target: Target, args: argparse.Namespace, apis: tuple[str, ...] = ("chat",)) -> None:
     pid = target.proc.pid if target.proc else 0
     target.rss_idle = procstat.rss_mb(pid)
-    for stream in (False, True):
+    runs = [(api, stream) for api in apis for stream in (False, True) if APIS[api][1] or not stream]
+    for api, stream in runs:
+        url = api_url(target, api)
+        if url is None:
+            continue
         for concurrency in args.concurrency:
             warm = asyncio.run(
                 loadgen.run(
-                    target.url,
-                    body(stream),
+                    url,
+                    body(stream, api=api),
                     target.headers,
                     concurrency=concurrency,
                     requests=args.warmup,
@@ -282,15 +334,17 @@ def measure(target: Target, args: argparse.Namespace) -> None:
                 )
             )
             if warm.count == 0:
-                raise RuntimeError(f"{target.name}: no request succeeded ({warm.first_error})")
+                raise RuntimeError(
+                    f"{target.name} {api}: no request succeeded ({warm.first_error})"
+                )
             target.answered += warm.count
             best: tuple[loadgen.Point, float] | None = None
             for _ in range(args.repeats):
                 before = procstat.cpu_seconds(pid)
                 point = asyncio.run(
                     loadgen.run(
-                        target.url,
-                        body(stream),
+                        url,
+                        body(stream, api=api),
                         target.headers,
                         concurrency=concurrency,
                         requests=args.requests,
@@ -303,7 +357,7 @@ def measure(target: Target, args: argparse.Namespace) -> None:
                     best = (point, cpu)
             assert best is not None
             point, cpu = best
-            row = Row.from_point(target.name, stream, concurrency, point, cpu)
+            row = Row.from_point(target.name, stream, concurrency, point, cpu, api)
             target.rows.append(row)
             print(row.brief(), flush=True)
     target.rss_after = procstat.rss_mb(pid)
@@ -345,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--apis", default="chat,responses,embeddings", help="of " + ", ".join(APIS))
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument(
         "--slow-streams",
@@ -371,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return scale.main(args)
     names = args.targets.split(",")
+    apis = tuple(args.apis.split(","))
+    if unknown := set(apis) - set(APIS):
+        raise SystemExit(f"unknown API {', '.join(sorted(unknown))}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -391,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"unknown target {name}")
                 try:
                     time.sleep(1.0)  # let start-up work settle before the idle RSS
-                    measure(target, args)
+                    measure(target, args, apis)
                 finally:
                     target.stop()
                 targets.append(target)

@@ -2,8 +2,9 @@
 
 POST /v1/chat/completions answers a fixed completion, or with `"stream": true` a 20-chunk SSE
 stream, then a usage chunk and [DONE]; for the model `bench-slow` the stream is SLOW_CHUNKS
-text chunks, one per second (the slow-streams bench). Every other path answers 404. Run as a
-process: `python bench/upstream.py --port P` (prints "ready" once listening).
+text chunks, one per second (the slow-streams bench). POST /v1/embeddings answers two
+1,536-dimensional embeddings. Every other path answers 404. Run as a process:
+`python bench/upstream.py --port P` (prints "ready" once listening).
 """
 
 from __future__ import annotations
@@ -92,7 +93,27 @@ def _stream() -> bytes:
     return STREAM_HEAD + b"".join(_stream_parts(CHUNKS))
 
 
-COMPLETION, STREAM = _completion(), _stream()
+EMBEDDING_DIMENSIONS = 1536  # OpenAI's text-embedding-3-small
+
+
+def _embeddings() -> bytes:
+    """Two embeddings (what the bench sends two inputs for), as OpenAI answers floats."""
+    vector = [round((i % 97) / 97 - 0.5, 6) for i in range(EMBEDDING_DIMENSIONS)]
+    body = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": vector} for i in range(2)],
+        "model": MODEL,
+        "usage": {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS},
+    }
+    data = json.dumps(body).encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(data)).encode() + b"\r\n\r\n"
+    )
+    return head + data
+
+
+COMPLETION, STREAM, EMBEDDINGS = _completion(), _stream(), _embeddings()
 # The head and role chunk at once, then a text chunk a second, the last one with the end.
 _SLOW = _stream_parts(SLOW_CHUNKS)
 SLOW_PARTS = [_SLOW[0], *_SLOW[1:SLOW_CHUNKS], b"".join(_SLOW[SLOW_CHUNKS:])]
@@ -130,6 +151,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         assert self.transport is not None
+        if self.url.endswith(b"/embeddings"):
+            self.transport.write(EMBEDDINGS)
+            return
         if not self.url.endswith(b"/chat/completions"):
             self.transport.write(NOT_FOUND)
             return

@@ -117,3 +117,30 @@ def test_scale_table_says_whether_limits_and_usage_held() -> None:
     assert "exact | 10 rows / 10 answered complete" in table
     assert "NOT EXACT" in table and "MISMATCH" in table
     assert "- non-stream at 16 clients: 2.00x" in table
+
+
+async def test_embeddings_from_the_fake_upstream_and_the_api_rows(
+    upstream: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _ = upstream
+    point = await loadgen.run(
+        f"{url}/v1/embeddings",
+        body(False, api="embeddings"),
+        {},
+        concurrency=2,
+        requests=10,
+        max_seconds=5,
+    )
+    assert (point.count, point.errors) == (10, 0)
+    rows = [
+        Row.from_point("portal", stream, 2, point, 0.01 * cpu, api)
+        for api, stream, cpu in (
+            ("chat", True, 1),
+            ("responses", True, 1.2),
+            ("embeddings", False, 1),
+        )
+    ]
+    table = render([Target("portal", url, {}, rows=rows, rss_idle=10, rss_after=12)])
+    assert "| portal | responses stream | 2 |" in table
+    assert "| portal | embeddings non-stream | 2 |" in table
+    assert "| responses stream | 2 | 1.20 |" in table  # its CPU against the chat stream's

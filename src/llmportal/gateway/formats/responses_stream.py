@@ -26,6 +26,7 @@ from llmportal.gateway.types import (
     Usage,
     UsageEvent,
 )
+from llmportal.jsonio import dumps
 
 _INCOMPLETE: dict[FinishReason, str] = {
     "length": "max_output_tokens",
@@ -103,6 +104,7 @@ class _Item:
     name: str = ""
     pieces: list[str] = field(default_factory=list)
     done: bool = False
+    delta_head: bytes | None = None  # the start of its text delta events
 
     def body(self, status: str) -> dict[str, Any]:
         if self.kind == "message":
@@ -181,6 +183,20 @@ class StreamRenderer:
             part=part,
         )
 
+    def _text_delta(self, item: _Item, text: str) -> bytes:
+        """`response.output_text.delta`, the event of every token: written from a template
+        made once per item (the same bytes _event would make, at a fraction of its cost)."""
+        if item.delta_head is None:
+            where = dumps({"item_id": item.id, "output_index": item.output_index})[1:-1]
+            item.delta_head = (
+                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                + where
+                + b',"content_index":0,"logprobs":[],"sequence_number":'
+            )
+        out = item.delta_head + str(self.sequence).encode() + b',"delta":' + dumps(text) + b"}\n\n"
+        self.sequence += 1
+        return out
+
     def _close(self, item: _Item) -> bytes:
         if item.done:
             return b""
@@ -224,14 +240,7 @@ class StreamRenderer:
                 out = self._open_text() if self.text is None else b""
                 assert self.text is not None
                 self.text.pieces.append(event.text)
-                yield out + self._event(
-                    "response.output_text.delta",
-                    item_id=self.text.id,
-                    output_index=self.text.output_index,
-                    content_index=0,
-                    delta=event.text,
-                    logprobs=[],
-                )
+                yield out + self._text_delta(self.text, event.text)
             elif isinstance(event, ToolCallStart):
                 out = self._close(self.text) if self.text is not None else b""
                 item = self._open("function_call", "fc")
