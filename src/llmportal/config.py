@@ -16,9 +16,9 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 Mode = Literal["chat", "embeddings", "images"]
 # Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
 MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "chat": ("openai", "anthropic", "llamacpp"),
-    "embeddings": ("openai", "llamacpp"),
-    "images": ("openai",),
+    "chat": ("openai", "azure", "anthropic", "llamacpp"),
+    "embeddings": ("openai", "azure", "llamacpp"),
+    "images": ("openai", "azure"),
 }
 
 
@@ -28,7 +28,7 @@ class ConfigError(Exception):
 
 class ProviderConfig(BaseModel):
     id: str
-    type: Literal["openai", "anthropic", "llamacpp"]
+    type: Literal["openai", "azure", "anthropic", "llamacpp"]
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None
@@ -38,13 +38,17 @@ class ProviderConfig(BaseModel):
     # long it stays open before one probe request is let through.
     breaker_threshold: int = Field(default=5, ge=0)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    # azure: the API version sent with every call, and how the key is sent ("api-key" header,
+    # or "bearer" for a Microsoft Entra ID token)
+    api_version: str | None = None
+    azure_auth: Literal["api-key", "bearer"] = "api-key"
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = None
 
     @model_validator(mode="after")
     def _needs_base_url(self) -> ProviderConfig:
-        if self.type in ("openai", "anthropic") and not self.base_url:
+        if self.type in ("openai", "azure", "anthropic") and not self.base_url:
             raise ValueError(f"provider '{self.id}' of type {self.type} needs base_url")
         return self
 

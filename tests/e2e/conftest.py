@@ -126,3 +126,23 @@ def openai_client(server: PortalServer) -> Iterator[openai.OpenAI]:
     )
     yield c
     c.close()
+
+
+@pytest.fixture
+def anthropic_client(server: PortalServer) -> Iterator[Any]:
+    """The anthropic SDK at the server. The session cookie authenticates: the SDK's placeholder
+    key is taken off (this SDK version sends it as a Bearer token, older ones as x-api-key)."""
+    import anthropic
+
+    c = anthropic.Anthropic(
+        base_url=server.url,
+        api_key="unused",
+        default_headers={"Cookie": server.cookie},
+        http_client=anthropic.DefaultHttpxClient(
+            event_hooks={"request": [strip("x-api-key", "authorization")]}
+        ),
+        max_retries=0,
+        timeout=60,
+    )
+    yield c
+    c.close()

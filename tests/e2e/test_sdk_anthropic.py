@@ -4,12 +4,11 @@ tool use on both provider types, the local model, and the errors."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import anthropic
 import pytest
 
-from tests.e2e.conftest import PortalServer, strip
+from tests.e2e.conftest import PortalServer
 from tests.fixtures.upstreams import TEXT, FakeUpstream
 
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -26,21 +25,8 @@ UPSTREAMS = ["oa-plain", "an-plain", "katan-oa", "katan-an"]
 
 
 @pytest.fixture
-def client(server: PortalServer) -> Iterator[anthropic.Anthropic]:
-    # The session cookie authenticates: the SDK's placeholder key is taken off (this SDK
-    # version sends it as a Bearer token, older ones as x-api-key).
-    c = anthropic.Anthropic(
-        base_url=server.url,
-        api_key="unused",
-        default_headers={"Cookie": server.cookie},
-        http_client=anthropic.DefaultHttpxClient(
-            event_hooks={"request": [strip("x-api-key", "authorization")]}
-        ),
-        max_retries=0,
-        timeout=60,
-    )
-    yield c
-    c.close()
+def client(anthropic_client: anthropic.Anthropic) -> anthropic.Anthropic:
+    return anthropic_client
 
 
 @pytest.mark.parametrize("model", UPSTREAMS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmportal.config import Catalog, Mode, ModelConfig, ProviderConfig
 from llmportal.errors import PortalError
 from llmportal.gateway.providers.anthropic import AnthropicProvider
+from llmportal.gateway.providers.azure import AzureProvider
 from llmportal.gateway.providers.base import Provider
 from llmportal.gateway.providers.llamacpp import LlamaCppProvider
 from llmportal.gateway.providers.openai import OpenAIProvider
@@ -13,6 +14,8 @@ from llmportal.gateway.providers.openai import OpenAIProvider
 def build_provider(cfg: ProviderConfig, default_max_tokens: int) -> Provider:
     if cfg.type == "openai":
         return OpenAIProvider(cfg)
+    if cfg.type == "azure":
+        return AzureProvider(cfg)
     if cfg.type == "anthropic":
         return AnthropicProvider(cfg, default_max_tokens)
     return LlamaCppProvider(cfg, default_max_tokens)

@@ -59,10 +59,16 @@ class HttpProvider:
     def _relay(self) -> StreamRelay:
         raise NotImplementedError
 
+    def _url(self, model: ModelConfig) -> str:
+        """Where a completion for `model` is posted (one URL, unless the upstream has one
+        per deployment)."""
+        return self.url
+
     async def _open(self, req: ChatRequest, model: ModelConfig, stream: bool) -> Response:
         headers = self.stream_headers if stream else self.headers
         body = self._body(req, model, stream)
-        return await open_response(self.client, self.cfg, self.url, headers, body, self.breaker)
+        url = self._url(model)
+        return await open_response(self.client, self.cfg, url, headers, body, self.breaker)
 
     async def complete(self, req: ChatRequest, model: ModelConfig) -> ChatResponse:
         response = await self._open(req, model, False)

@@ -32,10 +32,19 @@ class OpenAIProvider(HttpProvider):
         super().__init__(cfg, base + "/chat/completions", headers)
         self.base = base
 
-    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST {base_url}{path} (retries, breaker and error mapping as for chat), its JSON."""
+    def endpoint(self, model: ModelConfig, path: str) -> str:
+        return self.base + path
+
+    def _url(self, model: ModelConfig) -> str:
+        return self.endpoint(model, "/chat/completions")
+
+    async def post_json(
+        self, model: ModelConfig, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """POST to the model's `path` (retries, breaker and error mapping as for chat)."""
+        url = self.endpoint(model, path)
         response = await http.open_response(
-            self.client, self.cfg, self.base + path, self.headers, body, self.breaker
+            self.client, self.cfg, url, self.headers, body, self.breaker
         )
         data = await http.read_json(self.cfg, response)
         if "error" in data and "data" not in data:
@@ -43,15 +52,14 @@ class OpenAIProvider(HttpProvider):
         return data
 
     async def embed(self, req: EmbeddingRequest, model: ModelConfig) -> Embeddings:
-        data = await self.post_json(
-            "/embeddings", embeddings_wire.build_request(req, model.wire_name)
-        )
+        body = embeddings_wire.build_request(req, model.wire_name)
+        data = await self.post_json(model, "/embeddings", body)
         result = self.shaped(lambda d: [embeddings_wire.parse_response(d, len(req.inputs))], data)
         return result[0]
 
     async def generate_images(self, req: ImageRequest, model: ModelConfig) -> Images:
         body = images_wire.build_request(req, model.wire_name)
-        data = await self.post_json("/images/generations", body)
+        data = await self.post_json(model, "/images/generations", body)
         return self.shaped(lambda d: [images_wire.parse_response(d, req.b64_json)], data)[0]
 
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
