@@ -60,10 +60,32 @@ class ProviderConfig(BaseModel):
         return None
 
 
-class ModelConfig(BaseModel):
-    id: str
+Routing = Literal["weighted", "least-in-flight", "lowest-latency"]
+
+
+class DeploymentConfig(BaseModel):
+    """One place a model is served: a provider, the upstream's name for the model there, its
+    share of the traffic and its own limits (per minute, across every instance with Redis)."""
+
+    id: str = ""  # unique within the model; default "<provider>/<upstream model>"
     provider: str
     upstream_model: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+class ModelConfig(BaseModel):
+    id: str
+    # One deployment: provider (+ upstream_model). Several: `deployments`, and `provider` names
+    # the first one's unless set.
+    provider: str = ""
+    upstream_model: str | None = None
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    routing: Routing = "weighted"
+    # A deployment that fails (5xx, timeout, 429) is skipped for this long by every instance;
+    # only where the model has another deployment to send its requests to.
+    cooldown_s: float = Field(default=30.0, ge=0)
     owned_by: str = "llmportal"
     input_cost_per_mtok: float = Field(default=0.0, ge=0)
     output_cost_per_mtok: float = Field(default=0.0, ge=0)
@@ -74,6 +96,27 @@ class ModelConfig(BaseModel):
     tokenizer: str | None = None  # a GGUF whose vocabulary counts this model's tokens
     context_window: int | None = None
     fallbacks: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _deployments(self) -> ModelConfig:
+        if not self.deployments:
+            if not self.provider:
+                raise ValueError(f"model '{self.id}' needs a provider or deployments")
+            self.deployments = [
+                DeploymentConfig(provider=self.provider, upstream_model=self.upstream_model)
+            ]
+        elif not self.provider:
+            self.provider = self.deployments[0].provider
+        seen: set[str] = set()
+        for d in self.deployments:
+            base = d.id or f"{d.provider}/{d.upstream_model or self.id}"
+            d.id = base
+            n = 1
+            while d.id in seen:
+                n += 1
+                d.id = f"{base}#{n}"
+            seen.add(d.id)
+        return self
 
     @property
     def wire_name(self) -> str:
@@ -130,12 +173,15 @@ class Catalog(BaseModel):
             raise ValueError("models: duplicate id")
         provider_types = {p.id: p.type for p in self.providers}
         for m in self.models:
-            if m.provider not in provider_ids:
-                raise ValueError(f"models.{m.id}.provider: unknown provider '{m.provider}'")
-            for mode in m.modes:
-                if provider_types[m.provider] not in MODE_PROVIDERS[mode]:
-                    kind = provider_types[m.provider]
-                    raise ValueError(f"models.{m.id}.modes: a {kind} provider cannot serve {mode}")
+            for d in m.deployments:
+                if d.provider not in provider_ids:
+                    raise ValueError(f"models.{m.id}.provider: unknown provider '{d.provider}'")
+                for mode in m.modes:
+                    if provider_types[d.provider] not in MODE_PROVIDERS[mode]:
+                        kind = provider_types[d.provider]
+                        raise ValueError(
+                            f"models.{m.id}.modes: a {kind} provider cannot serve {mode}"
+                        )
             for fb in m.fallbacks:
                 if fb not in model_ids:
                     raise ValueError(f"models.{m.id}.fallbacks: unknown model '{fb}'")

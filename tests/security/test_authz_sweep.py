@@ -79,6 +79,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/admin/usage"): ADMIN,
     ("GET", "/api/admin/audit"): ADMIN,
     ("GET", "/api/admin/models"): ADMIN,
+    ("GET", "/api/admin/deployments"): ADMIN,
     ("POST", "/api/admin/models/reload"): ADMIN,
     # accounts
     ("POST", "/api/auth/register"): PUBLIC,

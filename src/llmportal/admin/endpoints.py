@@ -12,6 +12,7 @@ from llmportal.admin.reload_broadcast import ReloadBroadcast
 from llmportal.admin.schemas import (
     AdminModelList,
     AuditList,
+    DeploymentList,
     ModelsReloaded,
     TwoFactorReset,
     UserAnswer,
@@ -124,6 +125,24 @@ async def list_models(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any
                 "health": health[m.provider],
             }
             for m in registry.models.values()
+        ]
+    }
+
+
+@router.get("/deployments", response_model=DeploymentList)
+async def list_deployments(admin: AdminPrincipal, portal: PortalDep) -> dict[str, Any]:
+    """Each model's deployments as routing sees them: this instance's in-flight requests,
+    latency and error rate, and the cooldowns every instance shares."""
+    gateway = portal.services["gateway"]
+    return {
+        "models": [
+            {
+                "id": m.id,
+                "routing": m.routing,
+                "cooldownS": m.cooldown_s,
+                "deployments": await gateway.router.view(m),
+            }
+            for m in gateway.registry.models.values()
         ]
     }
 

@@ -58,6 +58,35 @@ class AdminModelList(ResponseModel):
     models: list[AdminModel]
 
 
+class DeploymentOut(ResponseModel):
+    id: str
+    provider: str
+    upstreamModel: str
+    weight: float
+    rpm: int | None
+    tpm: int | None
+    inFlight: int = Field(description="requests under way in this instance")
+    latencyMs: float | None = Field(
+        description="moving average of the time to the answer or first event, this instance"
+    )
+    requests: int = Field(description="attempts finished in this instance since start")
+    failures: int
+    errorRate: float = Field(description="failed share of this instance's last 100 attempts")
+    coolingDown: bool = Field(description="skipped after a failure, by every instance")
+    cooldownRemainingS: float
+
+
+class ModelDeployments(ResponseModel):
+    id: str
+    routing: str
+    cooldownS: float
+    deployments: list[DeploymentOut]
+
+
+class DeploymentList(ResponseModel):
+    models: list[ModelDeployments]
+
+
 class ModelsReloaded(ResponseModel):
     success: Literal[True]
     models: list[str]

@@ -18,6 +18,8 @@ from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.formats import embeddings, images
 from llmportal.gateway.providers.base import UpstreamError
+from llmportal.gateway.routing.router import Router
+from llmportal.gateway.routing.shared import MemoryRoutingState, RedisRoutingState, RoutingState
 from llmportal.gateway.schemas import (
     ANTHROPIC_ANSWERS,
     ANTHROPIC_BODY,
@@ -290,9 +292,19 @@ async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[st
     }
 
 
+def router_of(portal: Portal) -> Router:
+    """Deployment routing with the portal's limiter; cooldowns and token counts through Redis
+    when it is configured, so that every instance agrees."""
+    state: RoutingState = MemoryRoutingState()
+    if portal.redis is not None and portal.redis_outage is not None:
+        prefix = portal.settings.redis_prefix + "route:"
+        state = RedisRoutingState(portal.redis, prefix, portal.redis_outage)
+    return Router(portal.limiter, state)
+
+
 async def startup(portal: Portal) -> None:
     gateway = GatewayService.build(
-        portal.settings, portal.services.get("usage_writer"), portal.services
+        portal.settings, portal.services.get("usage_writer"), portal.services, router_of(portal)
     )
     portal.services["gateway"] = gateway
     # Load the local model in the background: the first request need not wait for it.

@@ -78,6 +78,7 @@ class Completion:
         self.session_id = session_id
         self.started = time.perf_counter()
         self.model: ModelConfig | None = None  # the model that answered (or was asked)
+        self.deployment: str | None = None  # which of its deployments (a metrics label)
         self.quota: Quota | None = None
         self.reservation: Any = None
         self.done = False
@@ -156,5 +157,6 @@ class Completion:
                 "http_status": http_status,
                 "error": error[:2000] if error else None,
                 "stream": self.stream,
+                "deployment": self.deployment,  # for the metrics, not a column
             }
         )

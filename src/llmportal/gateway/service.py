@@ -28,6 +28,7 @@ from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
 from llmportal.gateway.registry import Registry
+from llmportal.gateway.routing.router import Lease, Router
 from llmportal.gateway.tokens import TokenCounter
 from llmportal.gateway.types import (
     ChatRequest,
@@ -70,7 +71,9 @@ async def recorded(done: Completion) -> AsyncIterator[None]:
         raise
     except UpstreamError as exc:
         await done.fail(exc.status, exc.message)
-        raise PortalError(exc.status, exc.message) from exc
+        retry = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry)} if retry else None
+        raise PortalError(exc.status, exc.message, headers=headers) from exc
     except asyncio.CancelledError:
         await done.fail(*DISCONNECTED)
         raise
@@ -93,9 +96,11 @@ class GatewayService:
         registry: Registry,
         sink: UsageSink | None,
         services: dict[str, Any],
+        router: Router | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
+        self.router = router or Router()
         self.sink = sink
         self.services = services  # the portal's: "quota" may be registered after us
         self.counter = TokenCounter(settings.catalog)
@@ -103,10 +108,14 @@ class GatewayService:
 
     @classmethod
     def build(
-        cls, settings: Settings, sink: UsageSink | None, services: dict[str, Any]
+        cls,
+        settings: Settings,
+        sink: UsageSink | None,
+        services: dict[str, Any],
+        router: Router | None = None,
     ) -> GatewayService:
         registry = Registry(settings.catalog, settings.default_max_tokens)
-        return cls(settings, registry, sink, services)
+        return cls(settings, registry, sink, services, router)
 
     def models(self) -> list[ModelConfig]:
         return list(self.registry.models.values())
@@ -261,12 +270,15 @@ class GatewayService:
     async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
         done, prepared = await self._begin(principal, req)
         async with recorded(done):
-            resp = await self._complete_with_fallbacks(req, done)
+            resp, lease = await self._first_answer(
+                done, lambda provider, model: provider.complete(req, model)
+            )
         resp.model = req.model
         # Answered and paid for: accounted and stored even if the client has just gone.
         with anyio.CancelScope(shield=True):
             if resp.usage.total_tokens == 0:
                 resp.usage = await self._counted_usage(done, req, resp.content or "", resp)
+            await lease.end(True, resp.usage)
             await done.succeed(resp.usage, resp.id)
             await self._store_chat(
                 principal, req, prepared, Reply(resp.content, resp.tool_calls, resp.usage)
@@ -288,27 +300,45 @@ class GatewayService:
         except Exception:
             log.exception("storing the exchange in session %s failed", req.session_id)
 
-    async def _complete_with_fallbacks(self, req: ChatRequest, done: Completion) -> ChatResponse:
-        return await self._first_answer(done, lambda provider, model: provider.complete(req, model))
-
     async def _first_answer(
         self, done: Completion, call: Callable[[Any, ModelConfig], Awaitable[T]]
-    ) -> T:
-        """call(provider, model) for the model, then each of its fallbacks while the upstream
-        fails; a request the upstream rejected (400) is not tried elsewhere."""
+    ) -> tuple[T, Lease]:
+        """call(provider, model) on a deployment of the model, then on its other deployments,
+        then on each fallback model's, while the upstream fails; a request the upstream
+        rejected (400) is not tried elsewhere. The lease is ended by the caller once the
+        answer is over (a stream: at its end)."""
         assert done.model is not None
-        candidates = self.registry.candidates(done.model)
-        for i, model in enumerate(candidates):
-            done.model = model
-            try:
-                return await call(self.registry.provider(model), model)
-            except UpstreamRejected:
-                raise
-            except UpstreamError as exc:
-                if i == len(candidates) - 1:
+        failure: UpstreamError | None = None
+        for model in self.registry.candidates(done.model):
+            tried: set[str] = set()
+            while True:
+                try:
+                    lease = await self.router.pick(model, tried)
+                except UpstreamError as exc:  # none of its deployments can take it now
+                    failure = exc
+                    break
+                if lease is None:
+                    break
+                tried.add(lease.deployment.id)
+                done.model = lease.model
+                done.deployment = lease.deployment.id
+                try:
+                    result = await call(self.registry.provider(lease.model), lease.model)
+                except UpstreamRejected:
+                    await lease.end(True)  # the request's fault, not the deployment's
                     raise
-                log.warning("model %s failed (%s); trying %s", model.id, exc, candidates[i + 1].id)
-        raise AssertionError("unreachable")
+                except UpstreamError as exc:
+                    await lease.end(False)
+                    failure = exc
+                    log.warning("model %s on %s failed: %s", model.id, lease.key, exc)
+                    continue
+                except BaseException:
+                    await lease.end(True)
+                    raise
+                lease.answered()
+                return result, lease
+        assert failure is not None
+        raise failure
 
     async def stream(self, principal: Principal, req: ChatRequest) -> Relay:
         """Open the stream: failures before the first event raise PortalError (502/504/...);
@@ -316,32 +346,21 @@ class GatewayService:
         Close it (aclose) when done, read or not: that closes the upstream and accounts the
         completion."""
         done, prepared = await self._begin(principal, req)
-        async with recorded(done):
-            first, events = await self._open_with_fallbacks(req, done)
-        metrics.observe_first_token(done.model, done.started)
-        return await Relay.start(self._relay(principal, req, done, prepared, first, events))
 
-    async def _open_with_fallbacks(
-        self, req: ChatRequest, done: Completion
-    ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-        assert done.model is not None
-        candidates = self.registry.candidates(done.model)
-        for i, model in enumerate(candidates):
-            done.model = model
-            events = self.registry.provider(model).stream(req, model)
+        async def first_event(
+            provider: Any, model: ModelConfig
+        ) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+            events = provider.stream(req, model)
             # An exception out of anext() has already finished the generator: nothing to close.
             try:
                 return await anext(events), events
             except StopAsyncIteration:
-                exc = UpstreamError(f"Upstream '{model.provider}' sent nothing")
-            except UpstreamRejected:
-                raise
-            except UpstreamError as err:
-                exc = err
-            if i == len(candidates) - 1:
-                raise exc
-            log.warning("model %s failed (%s); trying %s", model.id, exc, candidates[i + 1].id)
-        raise AssertionError("unreachable")
+                raise UpstreamError(f"Upstream '{model.provider}' sent nothing") from None
+
+        async with recorded(done):
+            (first, events), lease = await self._first_answer(done, first_event)
+        metrics.observe_first_token(done.model, done.deployment, done.started)
+        return await Relay.start(self._relay(principal, req, done, prepared, first, events, lease))
 
     async def _relay(
         self,
@@ -351,6 +370,7 @@ class GatewayService:
         prepared: Any,
         first: StreamEvent,
         events: AsyncIterator[StreamEvent],
+        lease: Lease,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Relay the events and account for the stream once it ends. Only a stream that
         finished is stored in its chat session: a failed or abandoned one stores nothing."""
@@ -392,6 +412,7 @@ class GatewayService:
                 await events.aclose()  # type: ignore[attr-defined]
                 if usage is None or usage.total_tokens == 0:
                     usage = await self._counted_usage(done, req, "".join(text))
+                await lease.end(failure is None or failure == DISCONNECTED, usage)
                 if failure is None:
                     await done.succeed(usage, response_id)
                     await self._store_chat(principal, req, prepared, collected.reply(usage))
@@ -421,14 +442,16 @@ class GatewayService:
             quota: Quota | None = self.services.get("quota")
             if quota is not None:
                 await done.reserve(quota, await self._input_estimate(principal, req, quota))
-            result = await self._first_answer(
+            result, lease = await self._first_answer(
                 done, lambda provider, model: provider.embed(req, model)
             )
         with anyio.CancelScope(shield=True):
             if result.prompt_tokens == 0:
                 model_id = done.model.id if done.model else None
                 result.prompt_tokens = await self._input_tokens(model_id, req)
-            await done.succeed(Usage(prompt_tokens=result.prompt_tokens))
+            usage = Usage(prompt_tokens=result.prompt_tokens)
+            await lease.end(True, usage)
+            await done.succeed(usage)
         result.model = req.model
         return req, result
 
@@ -447,14 +470,16 @@ class GatewayService:
             quota: Quota | None = self.services.get("quota")
             if quota is not None:
                 await done.reserve(quota, await self.count_tokens(done.model.id, req.prompt))
-            result = await self._first_answer(
+            result, lease = await self._first_answer(
                 done, lambda provider, model: provider.generate_images(req, model)
             )
         with anyio.CancelScope(shield=True):
             if result.prompt_tokens == 0:
                 model_id = done.model.id if done.model else None
                 result.prompt_tokens = await self.count_tokens(model_id, req.prompt)
-            await done.succeed(Usage(prompt_tokens=result.prompt_tokens), images=len(result.images))
+            usage = Usage(prompt_tokens=result.prompt_tokens)
+            await lease.end(True, usage)
+            await done.succeed(usage, images=len(result.images))
             if req.save_to_library:
                 await self._save_images(principal, req, result)
         return result

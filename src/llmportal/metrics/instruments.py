@@ -29,22 +29,24 @@ HTTP_LATENCY = Histogram(
 COMPLETIONS = Counter(
     "llmportal_completions",
     "Completions, by the HTTP status they ended with (499: the client went away)",
-    ["model", "provider", "status"],
+    ["model", "provider", "deployment", "status"],
 )
 TOKENS = Counter(
-    "llmportal_completion_tokens", "Tokens of completions", ["model", "provider", "kind"]
+    "llmportal_completion_tokens",
+    "Tokens of completions",
+    ["model", "provider", "deployment", "kind"],
 )
 COST = Counter("llmportal_completion_cost_usd", "Cost of completions in USD", ["model", "provider"])
 COMPLETION_LATENCY = Histogram(
     "llmportal_completion_latency_seconds",
     "Upstream latency of completions: from the gateway's start to the completion's end",
-    ["model", "provider"],
+    ["model", "provider", "deployment"],
     buckets=_LLM_BUCKETS,
 )
 FIRST_TOKEN = Histogram(
     "llmportal_time_to_first_token_seconds",
     "Time from the gateway's start of a streamed completion to the upstream's first event",
-    ["model", "provider"],
+    ["model", "provider", "deployment"],
     buckets=_LLM_BUCKETS,
 )
 LIMIT_REJECTIONS = Counter(
@@ -80,31 +82,35 @@ def observe_http(method: str, route: str | None, status: int, seconds: float) ->
     HTTP_LATENCY.labels(method, label).observe(seconds)
 
 
-def observe_completion(record: Mapping[str, Any]) -> None:
-    """One finished completion: a usage record's column values."""
+def observe_completion(record: Mapping[str, Any], deployment: str | None = None) -> None:
+    """One finished completion: a usage record's column values, and the deployment that
+    answered it (none when no model was resolved)."""
     provider = record.get("provider")
     known = provider is not None  # the model resolved to a configured one
     model = record["model"] if known else "unknown"
     provider = provider or "none"
-    COMPLETIONS.labels(model, provider, str(record["http_status"])).inc()
+    dep = deployment or "none"
+    COMPLETIONS.labels(model, provider, dep, str(record["http_status"])).inc()
     if record.get("prompt_tokens"):
-        TOKENS.labels(model, provider, "prompt").inc(record["prompt_tokens"])
+        TOKENS.labels(model, provider, dep, "prompt").inc(record["prompt_tokens"])
     if record.get("completion_tokens"):
-        TOKENS.labels(model, provider, "completion").inc(record["completion_tokens"])
+        TOKENS.labels(model, provider, dep, "completion").inc(record["completion_tokens"])
     micros = (record.get("input_cost_micros") or 0) + (record.get("output_cost_micros") or 0)
     micros += record.get("image_cost_micros") or 0
     if micros:
         COST.labels(model, provider).inc(micros / 1_000_000)
     if known:
-        COMPLETION_LATENCY.labels(model, provider).observe((record.get("latency_ms") or 0) / 1000)
+        latency = (record.get("latency_ms") or 0) / 1000
+        COMPLETION_LATENCY.labels(model, provider, dep).observe(latency)
     if record["http_status"] == 429:
         LIMIT_REJECTIONS.labels("quota").inc()
 
 
-def observe_first_token(model: Any, started: float) -> None:
+def observe_first_token(model: Any, deployment: str | None, started: float) -> None:
     """`model` is the config.ModelConfig that answered; `started` a time.perf_counter()."""
     if model is not None:
-        FIRST_TOKEN.labels(model.id, model.provider).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        FIRST_TOKEN.labels(model.id, model.provider, deployment or "none").observe(elapsed)
 
 
 def limit_rejected(bucket: str) -> None:

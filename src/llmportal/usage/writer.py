@@ -59,7 +59,7 @@ class UsageWriter:
         down for a long time) drops the record with an error in the log rather than stalling
         completions."""
         values = _values(record) if isinstance(record, UsageRecord) else record
-        metrics.observe_completion(values)
+        metrics.observe_completion(values, values.pop("deployment", None))
         try:
             self._queue.put_nowait(values)
         except asyncio.QueueFull:
