@@ -47,10 +47,12 @@ def static_credentials(cfg: ProviderConfig) -> Credentials | None:
 class Signer:
     """SigV4 headers for one request's exact URL and bytes (the date is in the signature)."""
 
-    def __init__(self, cfg: ProviderConfig) -> None:
+    def __init__(self, cfg: ProviderConfig, base: str) -> None:
         self.provider_id = cfg.id
         self.region = cfg.aws_region or ""
         self.credentials = static_credentials(cfg)
+        # Given, botocore need not parse it out of each URL (twice); aiohttp sends it as is.
+        self.host = URL(base).host_port_subcomponent or ""
 
     async def _frozen(self) -> ReadOnlyCredentials:
         if self.credentials is None:
@@ -66,7 +68,7 @@ class Signer:
             method="POST",
             url=url,
             data=content,
-            headers={"Content-Type": "application/json", "Accept": accept},
+            headers={"Host": self.host, "Content-Type": "application/json", "Accept": accept},
         )
         SigV4Auth(await self._frozen(), "bedrock", self.region).add_auth(request)
         return dict(request.headers.items())
@@ -77,7 +79,7 @@ class BedrockProvider(HttpProvider):
         base = cfg.base_url or f"https://bedrock-runtime.{cfg.aws_region}.amazonaws.com"
         super().__init__(cfg, base.rstrip("/"), {})
         self.base = base.rstrip("/")
-        self.signer = Signer(cfg)
+        self.signer = Signer(cfg, self.base)
 
     def endpoint(self, model: ModelConfig, stream: bool) -> str:
         # Signed as aiohttp will send it (yarl normalises the quoting, e.g. %3A back to ":").
