@@ -4,6 +4,7 @@ tests/gateway/test_fake_bedrock.py), driven by the openai and anthropic SDKs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -258,3 +259,16 @@ def test_a_stream_without_usage_is_counted(client: openai.OpenAI, server: Portal
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
     (row,) = server.usage(1)
     assert row["status"] == "success" and row["completion_tokens"] > 0
+
+
+def test_a_client_that_hangs_up_closes_the_bedrock_stream(
+    client: openai.OpenAI, server: PortalServer, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.disconnects.clear()
+    with client.chat.completions.create(model="br-drip", messages=HELLO, stream=True) as stream:  # type: ignore[call-overload]
+        pieces = (c for c in stream if c.choices and c.choices[0].delta.content)
+        assert [next(pieces).choices[0].delta.content for _ in range(3)] == ["Hello"] * 3
+    assert asyncio.run(fake_upstream.wait_disconnect("drip"))
+    assert [(r["http_status"], r["error"]) for r in server.usage(1)] == [
+        (499, "Client disconnected")
+    ]

@@ -8,6 +8,7 @@ The base defaults to https://bedrock-runtime.{aws_region}.amazonaws.com.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -104,19 +105,20 @@ class BedrockProvider(HttpProvider):
         """(event type, JSON payload) for each event-stream message; an exception message
         raises UpstreamError."""
         buffer = EventStreamBuffer()
-        async for chunk in http.body_chunks(self.cfg, response):
-            try:
-                buffer.add_data(chunk)
-                messages = list(buffer)
-            except ParserError as exc:
-                raise http.malformed(self.id, exc) from exc
-            for message in messages:
-                headers = message.headers
-                kind = headers.get(":message-type")
-                if kind == "event":
-                    yield headers.get(":event-type"), message.payload
-                elif kind in ("exception", "error"):
-                    raise self._stream_exception(headers, message.payload)
+        async with contextlib.aclosing(http.body_chunks(self.cfg, response)) as chunks:
+            async for chunk in chunks:
+                try:
+                    buffer.add_data(chunk)
+                    messages = list(buffer)
+                except ParserError as exc:
+                    raise http.malformed(self.id, exc) from exc
+                for message in messages:
+                    headers = message.headers
+                    kind = headers.get(":message-type")
+                    if kind == "event":
+                        yield headers.get(":event-type"), message.payload
+                    elif kind in ("exception", "error"):
+                        raise self._stream_exception(headers, message.payload)
 
     def _stream_exception(self, headers: dict[str, Any], payload: bytes) -> UpstreamError:
         name = headers.get(":exception-type") or headers.get(":error-code") or "error"

@@ -26,7 +26,7 @@ import contextlib
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -303,7 +303,7 @@ def response_events(resp: ChatResponse) -> list[StreamEvent]:
     return events
 
 
-async def body_chunks(cfg: ProviderConfig, response: Response) -> AsyncIterator[bytes]:
+async def body_chunks(cfg: ProviderConfig, response: Response) -> AsyncGenerator[bytes, None]:
     """The response body as it arrives, for a binary event stream."""
     try:
         async for chunk in response.content.iter_any():
