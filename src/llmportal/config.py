@@ -16,7 +16,7 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 Mode = Literal["chat", "embeddings", "images"]
 # Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
 MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "chat": ("openai", "azure", "anthropic", "llamacpp"),
+    "chat": ("openai", "azure", "anthropic", "bedrock", "llamacpp"),
     "embeddings": ("openai", "azure", "llamacpp"),
     "images": ("openai", "azure"),
 }
@@ -28,7 +28,7 @@ class ConfigError(Exception):
 
 class ProviderConfig(BaseModel):
     id: str
-    type: Literal["openai", "azure", "anthropic", "llamacpp"]
+    type: Literal["openai", "azure", "anthropic", "bedrock", "llamacpp"]
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None
@@ -42,6 +42,15 @@ class ProviderConfig(BaseModel):
     # or "bearer" for a Microsoft Entra ID token)
     api_version: str | None = None
     azure_auth: Literal["api-key", "bearer"] = "api-key"
+    # bedrock: the region, and static credentials (each also from an environment variable);
+    # none of them set: botocore's default credential chain (env, ~/.aws, instance role)
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_access_key_id_env: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_secret_access_key_env: str | None = None
+    aws_session_token: str | None = None
+    aws_session_token_env: str | None = None
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = None
@@ -50,6 +59,8 @@ class ProviderConfig(BaseModel):
     def _needs_base_url(self) -> ProviderConfig:
         if self.type in ("openai", "azure", "anthropic") and not self.base_url:
             raise ValueError(f"provider '{self.id}' of type {self.type} needs base_url")
+        if self.type == "bedrock" and not self.aws_region:
+            raise ValueError(f"provider '{self.id}' of type bedrock needs aws_region")
         return self
 
     def resolved_api_key(self) -> str | None:

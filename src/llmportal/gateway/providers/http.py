@@ -26,7 +26,7 @@ import contextlib
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -198,15 +198,16 @@ async def open_response(
     cfg: ProviderConfig,
     url: str,
     headers: dict[str, str],
-    body: dict[str, Any],
+    body: dict[str, Any] | bytes,
     breaker: CircuitBreaker | None = None,
 ) -> Response:
     """POST and return the open (streamed) response once its status is 2xx; the caller closes
     it. Connection failures, 5xx and 429 are retried `max_retries` times before any byte is
-    read; the breaker, when given, sees one outcome per call (after its retries)."""
+    read; the breaker, when given, sees one outcome per call (after its retries). A body given
+    as bytes goes as it is (a signed request: the signature covers those bytes)."""
     if breaker is not None:
         breaker.before_call()
-    content = orjson.dumps(body)
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
     attempt = 0
     try:
         while True:
@@ -300,6 +301,15 @@ def response_events(resp: ChatResponse) -> list[StreamEvent]:
     events.append(Finish(resp.finish_reason))
     events.append(UsageEvent(resp.usage))
     return events
+
+
+async def body_chunks(cfg: ProviderConfig, response: Response) -> AsyncGenerator[bytes, None]:
+    """The response body as it arrives, for a binary event stream."""
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(cfg.id, cfg, exc) from exc
 
 
 async def sse_events(

@@ -76,13 +76,13 @@ class HttpProvider:
 
     async def stream(self, req: ChatRequest, model: ModelConfig) -> AsyncIterator[StreamEvent]:
         response = await self._open(req, model, True)
-        whole = await json_instead_of_stream(self.cfg, response)
+        whole = await self._whole_answer(response)
         if whole is not None:
             for event in response_events(self._parse(whole)):
                 yield event
             return
         relay = self._relay()
-        sse = sse_events(self.cfg, response)
+        sse = self._events(response)
         try:
             async for name, data in sse:
                 for event in relay.feed(name, data):
@@ -95,6 +95,15 @@ class HttpProvider:
             response.release()
         for event in relay.end():
             yield event
+
+    async def _whole_answer(self, response: Response) -> dict[str, Any] | None:
+        """A whole JSON answer where a stream was asked for (read and closed), or None."""
+        return await json_instead_of_stream(self.cfg, response)
+
+    def _events(self, response: Response) -> AsyncIterator[tuple[str | None, bytes]]:
+        """The upstream's stream as (event name, data): server-sent events, unless the
+        upstream frames its stream otherwise."""
+        return sse_events(self.cfg, response)
 
     def upstream_error(self, body: dict[str, Any]) -> UpstreamError:
         return UpstreamError(f"Upstream '{self.id}': {upstream_message(body)}")
