@@ -16,7 +16,7 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 Mode = Literal["chat", "embeddings", "images"]
 # Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
 MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "chat": ("openai", "azure", "anthropic", "llamacpp"),
+    "chat": ("openai", "azure", "anthropic", "gemini", "llamacpp"),
     "embeddings": ("openai", "azure", "llamacpp"),
     "images": ("openai", "azure"),
 }
@@ -28,7 +28,7 @@ class ConfigError(Exception):
 
 class ProviderConfig(BaseModel):
     id: str
-    type: Literal["openai", "azure", "anthropic", "llamacpp"]
+    type: Literal["openai", "azure", "anthropic", "gemini", "llamacpp"]
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None

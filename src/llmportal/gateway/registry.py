@@ -7,6 +7,7 @@ from llmportal.errors import PortalError
 from llmportal.gateway.providers.anthropic import AnthropicProvider
 from llmportal.gateway.providers.azure import AzureProvider
 from llmportal.gateway.providers.base import Provider
+from llmportal.gateway.providers.gemini import GeminiProvider
 from llmportal.gateway.providers.llamacpp import LlamaCppProvider
 from llmportal.gateway.providers.openai import OpenAIProvider
 
@@ -18,6 +19,8 @@ def build_provider(cfg: ProviderConfig, default_max_tokens: int) -> Provider:
         return AzureProvider(cfg)
     if cfg.type == "anthropic":
         return AnthropicProvider(cfg, default_max_tokens)
+    if cfg.type == "gemini":
+        return GeminiProvider(cfg)
     return LlamaCppProvider(cfg, default_max_tokens)
 
 
