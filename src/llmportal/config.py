@@ -39,7 +39,7 @@ class ProviderConfig(BaseModel):
     breaker_threshold: int = Field(default=5, ge=0)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     # azure: the API version sent with every call, and how the key is sent ("api-key" header,
-    # or "bearer" for a Microsoft Entra ID token)
+    # or "bearer" for a Microsoft Entra ID token); gemini: the version in the path (v1beta)
     api_version: str | None = None
     azure_auth: Literal["api-key", "bearer"] = "api-key"
     model_path: str | None = None

@@ -1,6 +1,7 @@
 """Google's Gemini API (Generative Language): POST
 {base_url}/v1beta/models/{model}:generateContent, or :streamGenerateContent?alt=sse for a
-stream of GenerateContentResponse chunks, with the key in `x-goog-api-key`.
+stream of GenerateContentResponse chunks, with the key in `x-goog-api-key` (`api_version`
+replaces v1beta).
 
 Errors come as {"error": {"code", "message", "status"}} and map as every HTTP provider's do
 (http.py): 400 stays 400 with Gemini's message, 5xx is 502, a timeout 504.
@@ -18,6 +19,7 @@ from llmportal.gateway.providers.http_provider import HttpProvider
 from llmportal.gateway.types import ChatRequest, ChatResponse, StreamEvent, UsageEvent
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"  # the version with every feature this provider sends
 
 
 class GeminiProvider(HttpProvider):
@@ -27,7 +29,8 @@ class GeminiProvider(HttpProvider):
         if key:
             headers["x-goog-api-key"] = key
         base = (cfg.base_url or DEFAULT_BASE_URL).rstrip("/")
-        super().__init__(cfg, base + "/v1beta/models/", headers)
+        version = quote(cfg.api_version or DEFAULT_API_VERSION, safe="")
+        super().__init__(cfg, f"{base}/{version}/models/", headers)
 
     def model_url(self, model: ModelConfig, stream: bool) -> str:
         name = quote(model.wire_name.removeprefix("models/"), safe="")
