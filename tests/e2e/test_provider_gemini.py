@@ -1,14 +1,18 @@
 """The `gemini` provider type through a real portal process: openai and anthropic SDK clients in
-front, the fake upstream's Gemini API behind (the gm-* models; the fake is checked against
-Google's own SDK in tests/gateway/test_fake_gemini.py)."""
+front, the fake upstream's Gemini API behind (the gm-* models); the portal's request body is
+compared with what Google's own SDK sends (the fake's answers are checked against that SDK in
+tests/gateway/test_fake_gemini.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import openai
 import pytest
+from google import genai
+from google.genai import types
 
 from tests.e2e.conftest import PortalServer
 from tests.fixtures.gemini_wire import GEMINI_KEY
@@ -257,3 +261,122 @@ def test_a_stream_cut_mid_way(client: openai.OpenAI, server: PortalServer, model
     (row,) = server.usage(1)
     assert (row["status"], row["http_status"], row["stream"]) == ("error", 502, 1)
     assert row["completion_tokens"] > 0
+
+
+def test_the_portal_sends_what_googles_sdk_sends(
+    client: openai.OpenAI, fake_upstream: FakeUpstream
+) -> None:
+    declaration = types.FunctionDeclaration(
+        name="get_weather",
+        parameters=types.Schema(
+            type=types.Type.OBJECT,
+            properties={"location": types.Schema(type=types.Type.STRING)},
+            required=["location"],
+        ),
+    )
+    config = types.GenerateContentConfig(
+        system_instruction="Be brief.",
+        tools=[types.Tool(function_declarations=[declaration])],
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(
+                mode=types.FunctionCallingConfigMode.ANY, allowed_function_names=["get_weather"]
+            )
+        ),
+        max_output_tokens=40,
+        temperature=0.5,
+        top_p=0.9,
+        stop_sequences=["END"],
+        seed=7,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    contents = [
+        types.Content(
+            role="user",
+            parts=[
+                types.Part(text="Weather here?"),
+                types.Part(
+                    inline_data=types.Blob(mime_type="image/png", data=base64.b64decode(PNG_B64))
+                ),
+            ],
+        ),
+        types.Content(
+            role="model",
+            parts=[
+                types.Part(
+                    function_call=types.FunctionCall(
+                        name="get_weather", args={"location": "Athens"}
+                    )
+                )
+            ],
+        ),
+        types.Content(
+            role="user",
+            parts=[
+                types.Part(
+                    function_response=types.FunctionResponse(
+                        name="get_weather", response={"temperature": 18}
+                    )
+                )
+            ],
+        ),
+    ]
+    options = types.HttpOptions(base_url=fake_upstream.url, api_version="v1beta")
+    with genai.Client(api_key=GEMINI_KEY, http_options=options) as sdk:
+        sdk.models.generate_content(model="plain", contents=contents, config=config)
+    by_sdk = fake_upstream.requests[-1]["body"]
+
+    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Weather here?"}, image]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"location": "Athens"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"temperature": 18}'},
+    ]
+    client.chat.completions.create(
+        model="gm-vision",
+        messages=messages,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=40,
+        temperature=0.5,
+        top_p=0.9,
+        stop=["END"],
+        seed=7,
+    )
+    by_portal = gemini_requests(fake_upstream, "plain")[-1]["body"]
+    assert by_portal == as_documented(by_sdk)
+
+
+def as_documented(body: dict[str, Any]) -> dict[str, Any]:
+    """google-genai's body in the REST reference's spelling. Proto3 JSON reads both spellings
+    alike: the SDK writes a Blob's `mime_type` as `mimeType` would be, its bytes in URL-safe
+    base64 (the portal passes the client's standard base64 on), and the optional role "user"
+    on the system instruction."""
+    body = json.loads(json.dumps(body))
+    body["systemInstruction"].pop("role", None)
+    for content in body["contents"]:
+        for part in content["parts"]:
+            blob = part.get("inlineData")
+            if blob is not None:
+                blob["mimeType"] = blob.pop("mime_type")
+                blob["data"] = base64.b64encode(base64.urlsafe_b64decode(blob["data"])).decode()
+    return body
+
+
+def test_a_tool_result_for_no_call_is_a_400(client: openai.OpenAI, server: PortalServer) -> None:
+    messages = [*HELLO, {"role": "tool", "tool_call_id": "call_nowhere", "content": "18"}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="gm-plain", messages=messages)  # type: ignore[arg-type]
+    assert "call_nowhere" in caught.value.response.json()["error"]
+    (row,) = server.usage(1)
+    assert (row["status"], row["http_status"]) == ("error", 400)
