@@ -380,3 +380,17 @@ def test_a_tool_result_for_no_call_is_a_400(client: openai.OpenAI, server: Porta
     assert "call_nowhere" in caught.value.response.json()["error"]
     (row,) = server.usage(1)
     assert (row["status"], row["http_status"]) == ("error", 400)
+
+
+def test_the_responses_api(client: openai.OpenAI, fake_upstream: FakeUpstream) -> None:
+    with client.responses.stream(model="gm-plain", input="Hi", instructions="Be brief.") as s:
+        pieces = [e.delta for e in s if e.type == "response.output_text.delta"]
+        final = s.get_final_response()
+    assert "".join(pieces) == final.output_text == TEXT
+    assert final.usage is not None and final.usage.output_tokens == USAGE[1]
+    sent = gemini_requests(fake_upstream, "plain")[-1]["body"]
+    assert sent["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    calls = client.responses.create(model="gm-parallel", input="Weather?", tools=[
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    ]).output  # fmt: skip
+    assert [c.type for c in calls] == ["function_call", "function_call"]

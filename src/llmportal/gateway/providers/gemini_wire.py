@@ -45,6 +45,7 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
     "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
 }
 # Gemini 3 refuses a functionCall sent back without the thoughtSignature it came with; the
 # only field of ours that makes the round trip through every client is the call's id.
