@@ -5,6 +5,7 @@ tests/gateway/test_fake_gemini.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -394,3 +395,38 @@ def test_the_responses_api(client: openai.OpenAI, fake_upstream: FakeUpstream) -
         {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
     ]).output  # fmt: skip
     assert [c.type for c in calls] == ["function_call", "function_call"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_usage_is_counted_when_gemini_reports_none(
+    client: openai.OpenAI, server: PortalServer, stream: bool
+) -> None:
+    answer = client.chat.completions.create(model="gm-nousage", messages=HELLO, stream=stream)  # type: ignore[call-overload]
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+    else:
+        text = answer.choices[0].message.content
+    assert text == TEXT
+    (row,) = server.usage(1)
+    assert row["status"] == "success"
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+
+
+def test_a_client_hanging_up_closes_the_gemini_stream(
+    client: openai.OpenAI, server: PortalServer, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.disconnects.clear()
+    stream = client.chat.completions.create(model="gm-drip", messages=HELLO, stream=True)  # type: ignore[arg-type]
+    pieces = 0
+    for chunk in stream:
+        pieces += bool(chunk.choices and chunk.choices[0].delta.content)
+        if pieces == 3:
+            break
+    stream.close()
+    assert asyncio.run(fake_upstream.wait_disconnect("drip"))
+    (row,) = server.usage(1)
+    assert [row["provider"], row["http_status"], row["error"]] == [
+        "fake-gemini",
+        499,
+        "Client disconnected",
+    ]
