@@ -16,7 +16,7 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 Mode = Literal["chat", "embeddings", "images"]
 # Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
 MODE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "chat": ("openai", "azure", "anthropic", "bedrock", "llamacpp"),
+    "chat": ("openai", "azure", "anthropic", "gemini", "bedrock", "llamacpp"),
     "embeddings": ("openai", "azure", "llamacpp"),
     "images": ("openai", "azure"),
 }
@@ -28,7 +28,7 @@ class ConfigError(Exception):
 
 class ProviderConfig(BaseModel):
     id: str
-    type: Literal["openai", "azure", "anthropic", "bedrock", "llamacpp"]
+    type: Literal["openai", "azure", "anthropic", "gemini", "bedrock", "llamacpp"]
     base_url: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None
@@ -39,7 +39,7 @@ class ProviderConfig(BaseModel):
     breaker_threshold: int = Field(default=5, ge=0)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     # azure: the API version sent with every call, and how the key is sent ("api-key" header,
-    # or "bearer" for a Microsoft Entra ID token)
+    # or "bearer" for a Microsoft Entra ID token); gemini: the version in the path (v1beta)
     api_version: str | None = None
     azure_auth: Literal["api-key", "bearer"] = "api-key"
     # bedrock: the region, and static credentials (each also from an environment variable);

@@ -8,6 +8,7 @@ from llmportal.gateway.providers.anthropic import AnthropicProvider
 from llmportal.gateway.providers.azure import AzureProvider
 from llmportal.gateway.providers.base import Provider
 from llmportal.gateway.providers.bedrock import BedrockProvider
+from llmportal.gateway.providers.gemini import GeminiProvider
 from llmportal.gateway.providers.llamacpp import LlamaCppProvider
 from llmportal.gateway.providers.openai import OpenAIProvider
 
@@ -21,6 +22,8 @@ def build_provider(cfg: ProviderConfig, default_max_tokens: int) -> Provider:
         return AnthropicProvider(cfg, default_max_tokens)
     if cfg.type == "bedrock":
         return BedrockProvider(cfg)
+    if cfg.type == "gemini":
+        return GeminiProvider(cfg)
     return LlamaCppProvider(cfg, default_max_tokens)
 
 
