@@ -37,9 +37,13 @@ MODEL = "bench-model"
 EMBED_MODEL = "bench-embed"  # the same upstream model, for embeddings
 RESPONSES_MODEL = "bench-responses"  # the same upstream model, for the Responses API
 SLOW_MODEL = "bench-slow"  # upstream.py streams it at one chunk per second
+# Three deployments of the same upstream model (three keys), least-in-flight routing.
+ROUTED_MODEL = "bench-routed"
+ROUTED_KEYS = ("sk-fake-upstream-a", "sk-fake-upstream-b", "sk-fake-upstream-c")
 # Each API measured: its path, and whether it streams too.
 APIS = {
     "chat": ("/v1/chat/completions", True),
+    "routed": ("/v1/chat/completions", True),
     "responses": ("/v1/responses", True),
     "embeddings": ("/v1/embeddings", False),
 }
@@ -147,7 +151,25 @@ id = "{EMBED_MODEL}"
 provider = "fake"
 upstream_model = "{MODEL}"
 modes = ["embeddings"]
+
+[[models]]
+id = "{ROUTED_MODEL}"
+routing = "least-in-flight"
+""" + "".join(
+        f"""
+[[providers]]
+id = "fake-{n}"
+type = "openai"
+base_url = "{upstream}/v1"
+api_key = "{key}"
+timeout_s = 30
+
+[[models.deployments]]
+provider = "fake-{n}"
+upstream_model = "{MODEL}"
 """
+        for n, key in enumerate(ROUTED_KEYS)
+    )
 
 
 def portal_env(tmp: Path, port: int, env_extra: dict[str, str]) -> dict[str, str]:
@@ -227,7 +249,8 @@ def start_portal(
 
 
 def litellm_yaml(upstream: str) -> str:
-    return f"""model_list:
+    return (
+        f"""model_list:
   - model_name: {MODEL}
     litellm_params:
       model: openai/{MODEL}
@@ -245,11 +268,24 @@ def litellm_yaml(upstream: str) -> str:
       model: custom_openai/{MODEL}
       api_base: {upstream}/v1
       api_key: sk-fake-upstream
+"""
+        + "".join(
+            f"""  - model_name: {ROUTED_MODEL}
+    litellm_params:
+      model: openai/{MODEL}
+      api_base: {upstream}/v1
+      api_key: {key}
+"""
+            for key in ROUTED_KEYS
+        )
+        + """router_settings:
+  routing_strategy: least-busy
 general_settings:
   master_key: sk-bench-master
 litellm_settings:
   telemetry: false
 """
+    )
 
 
 def start_litellm(tmp: Path, upstream: str) -> Target:
@@ -295,7 +331,7 @@ def body(stream: bool, model: str = MODEL, api: str = "chat") -> dict[str, Any]:
             data["stream"] = True
         return data
     data = {
-        "model": model,
+        "model": ROUTED_MODEL if api == "routed" else model,
         "messages": [{"role": "user", "content": "Say twenty words."}],
         "max_tokens": 32,
     }
@@ -307,7 +343,7 @@ def body(stream: bool, model: str = MODEL, api: str = "chat") -> dict[str, Any]:
 
 def api_url(target: Target, api: str) -> str | None:
     """The target's URL for `api`; None where it has none (the upstream speaks no Responses)."""
-    if api == "chat":
+    if api in ("chat", "routed"):
         return target.url
     if target.name == "direct" and api == "responses":
         return None
@@ -399,7 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--apis", default="chat,responses,embeddings", help="of " + ", ".join(APIS))
+    p.add_argument(
+        "--apis", default="chat,routed,responses,embeddings", help="of " + ", ".join(APIS)
+    )
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument(
         "--slow-streams",

@@ -86,7 +86,10 @@ def describe(settings: Settings) -> str:
     lines.append(f"default_model = {cat.default_model!r}")
     for prov in cat.providers:
         key = "set" if prov.resolved_api_key() else "unset"
-        lines.append(f"provider {prov.id}: type={prov.type} base_url={prov.base_url} api_key={key}")
+        if prov.api_key_env and not prov.api_key:
+            key += f" (from {prov.api_key_env})"
+        kind = f"{prov.type} preset={prov.preset}" if prov.preset else prov.type
+        lines.append(f"provider {prov.id}: type={kind} base_url={prov.base_url} api_key={key}")
     for m in cat.models:
         lines.append(f"model {m.id}: provider={m.provider} upstream={m.wire_name}")
     for plan in cat.plans:

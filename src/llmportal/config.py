@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from llmportal.gateway.providers.openai_presets import PRESETS
+
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 Mode = Literal["chat", "embeddings", "images"]
 # Which provider types can serve each mode (llama.cpp computes embeddings of its own GGUF).
@@ -51,12 +53,29 @@ class ProviderConfig(BaseModel):
     aws_secret_access_key_env: str | None = None
     aws_session_token: str | None = None
     aws_session_token_env: str | None = None
+    # openai: a known upstream (openai_presets.PRESETS) whose defaults and quirks apply
+    preset: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # openai, azure: sent with every request
     model_path: str | None = None
     n_ctx: int = Field(default=2048, ge=256)
     n_threads: int | None = None
 
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in PRESETS:
+            raise ValueError(f"unknown preset '{v}' (one of: {', '.join(PRESETS)})")
+        return v
+
     @model_validator(mode="after")
-    def _needs_base_url(self) -> ProviderConfig:
+    def _preset_defaults_and_base_url(self) -> ProviderConfig:
+        if self.preset is not None:
+            if self.type != "openai":
+                raise ValueError(f"provider '{self.id}': preset needs type openai")
+            preset = PRESETS[self.preset]
+            self.base_url = self.base_url or preset.base_url
+            if not (self.api_key or self.api_key_env):
+                self.api_key_env = preset.key_env
         if self.type in ("openai", "azure", "anthropic") and not self.base_url:
             raise ValueError(f"provider '{self.id}' of type {self.type} needs base_url")
         if self.type == "bedrock" and not self.aws_region:

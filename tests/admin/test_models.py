@@ -20,6 +20,7 @@ from llmportal.portal import Portal
 from tests.conftest import BASE_URL, clear_state, make_settings
 from tests.fixtures import factories, upstreams
 from tests.fixtures.backends import scale_redis_url
+from tests.fixtures.in_loop_server import served_in_loop
 from tests.fixtures.upstreams import FakeUpstream, free_port
 
 fake_upstream = upstreams.fake_upstream
@@ -66,6 +67,31 @@ async def test_health_probes_upstreams_and_caches(fake_upstream: FakeUpstream) -
 
         await checker.providers(registry)  # within 30 s: from the cache
         assert len(fake_upstream.requests) == seen + 2
+    finally:
+        await registry.close()
+
+
+async def test_each_provider_type_is_probed_its_own_way(fake_upstream: FakeUpstream) -> None:
+    catalog = Catalog(
+        providers=[
+            _provider("az", "azure", fake_upstream.url),
+            _provider("gm", "gemini", fake_upstream.url),
+            ProviderConfig(
+                id="br", type="bedrock", base_url=fake_upstream.url, aws_region="eu-west-1"
+            ),
+        ],
+        models=[ModelConfig(id=m, provider=m) for m in ("az", "gm", "br")],
+    )
+    registry = Registry(catalog, 256)
+    try:
+        seen = len(fake_upstream.requests)
+        health = await HealthChecker(timeout_s=2).providers(registry)
+        assert {p: h["status"] for p, h in health.items()} == {"az": "ok", "gm": "ok", "br": "ok"}
+        probes = {p["path"]: p for p in fake_upstream.requests[seen:]}
+        assert probes["/openai/models"]["query"] == "api-version=2024-10-21"
+        assert probes["/openai/models"]["headers"]["api-key"] == "sk-test"
+        assert probes["/v1beta/models"]["headers"]["x-goog-api-key"] == "sk-test"
+        assert "/" in probes  # Bedrock's runtime lists nothing: that it answers is enough
     finally:
         await registry.close()
 
@@ -128,6 +154,48 @@ async def test_reload_swaps_models_without_a_restart(
         [entry] = audit["entries"]
         assert entry["details"] == {"added": ["second-model"], "removed": []}
         assert entry["actorId"] == admin.id
+
+
+async def test_a_stream_in_flight_survives_a_reload(
+    reload_app: tuple[FastAPI, Path], fake_upstream: FakeUpstream
+) -> None:
+    """The reload replaces the stream's provider (its timeout changed) and drops its model: the
+    stream goes on from the retired provider until its client is done."""
+    application, config = reload_app
+    portal: Portal = application.state.portal
+    config.write_text(_toml(fake_upstream.url, "streamer").replace('"plain"', '"drip"'))
+    admin = await factories.create_user(portal, admin=True, plan="PRO")
+    body = {"model": "streamer", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    async with (
+        served_in_loop(application) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c,
+    ):
+        await factories.login(c, admin.email)
+        assert (await c.post("/api/admin/models/reload")).status_code == 200
+        async with c.stream("POST", "/api/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            lines = r.aiter_lines()
+            before = [line async for line in _data(lines, 3)]
+            config.write_text(
+                _toml(fake_upstream.url, "other").replace(
+                    'type = "openai"', 'type = "openai"\ntimeout_s = 7'
+                )
+            )
+            reloaded = await c.post("/api/admin/models/reload")
+            assert reloaded.json()["models"] == ["other"]
+            after = [line async for line in _data(lines, 5)]
+        assert portal.services["gateway"].registry.providers["up"].cfg.timeout_s == 7
+    assert len(before) == 3
+    assert all('"content":"Hello"' in line for line in after), after
+
+
+async def _data(lines: AsyncIterator[str], n: int) -> AsyncIterator[str]:
+    """The next `n` data lines of an event stream."""
+    while n:
+        line = await anext(lines)
+        if line.startswith("data: "):
+            n -= 1
+            yield line
 
 
 @pytest.mark.skipif(not scale_redis_url(), reason="needs LLMPORTAL_TEST_REDIS_URL")

@@ -1,7 +1,10 @@
 """Live health of the configured providers, probed lazily and cached for 30 seconds.
 
-openai: GET {base_url}/models; anthropic: GET {base_url}/v1/models; llamacpp: whether the
-model is loaded in its worker process. A probe never takes longer than PROBE_TIMEOUT_S.
+openai: GET {base_url}/models; azure: GET {base_url}/openai/models?api-version=...; anthropic:
+GET {base_url}/v1/models; gemini: GET {base_url}/{version}/models; bedrock: whether its runtime
+endpoint answers at all (it lists no models; the credentials are checked by the first call);
+llamacpp: whether the model is loaded in its worker process. A probe never takes longer than
+PROBE_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -45,18 +48,7 @@ class HealthChecker:
         if cfg.type == "llamacpp":
             loaded = bool(getattr(provider, "loaded", False))
             return {"status": "ok" if loaded else "idle", "checkedAt": checked}
-        base = (cfg.base_url or "").rstrip("/")
-        headers: dict[str, str] = {}
-        key = cfg.resolved_api_key()
-        if cfg.type == "anthropic":
-            url = base + "/v1/models"
-            headers["anthropic-version"] = "2023-06-01"
-            if key:
-                headers["x-api-key"] = key
-        else:
-            url = base + "/models"
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
+        url, headers, any_answer = probe_request(provider, cfg)
         started = time.perf_counter()
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
@@ -74,7 +66,7 @@ class HealthChecker:
                 "checkedAt": checked,
             }
         latency = round((time.perf_counter() - started) * 1000)
-        if status >= 400:
+        if status >= 400 and not (any_answer and status < 500):
             return {
                 "status": "error",
                 "error": f"answered {status}",
@@ -82,3 +74,29 @@ class HealthChecker:
                 "checkedAt": checked,
             }
         return {"status": "ok", "latencyMs": latency, "checkedAt": checked}
+
+
+def probe_request(provider: Any, cfg: ProviderConfig) -> tuple[str, dict[str, str], bool]:
+    """The URL and headers of a cheap authenticated GET, and whether any answer below 500
+    counts as up (an endpoint that has nothing to list)."""
+    base = (cfg.base_url or "").rstrip("/")
+    key = cfg.resolved_api_key()
+    headers: dict[str, str] = dict(cfg.headers)
+    if cfg.type == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+        if key:
+            headers["x-api-key"] = key
+        return base + "/v1/models", headers, False
+    if cfg.type == "gemini":
+        if key:
+            headers["x-goog-api-key"] = key
+        base = base or "https://generativelanguage.googleapis.com"
+        return f"{base}/{cfg.api_version or 'v1beta'}/models", headers, False
+    if cfg.type == "bedrock":
+        return getattr(provider, "base", base), headers, True
+    if cfg.type == "azure":
+        headers.update({k: v for k, v in provider.headers.items() if k.lower() != "content-type"})
+        return f"{base}/openai/models{provider.query}", headers, False
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return base + "/models", headers, False

@@ -38,6 +38,7 @@ from llmportal.gateway.types import (
     FormatError,
     ImageRequest,
     Images,
+    ReasoningDelta,
     Start,
     StreamEvent,
     TextDelta,
@@ -386,8 +387,8 @@ class GatewayService:
                 if isinstance(event, Start):
                     response_id = event.id
                     event.model = req.model
-                elif isinstance(event, TextDelta):
-                    text.append(event.text)
+                elif isinstance(event, TextDelta | ReasoningDelta):
+                    text.append(event.text)  # reasoning is billed as completion tokens
                 elif isinstance(event, ToolCallStart):
                     text.append(event.name)
                 elif isinstance(event, ToolCallDelta):
@@ -397,6 +398,9 @@ class GatewayService:
                 collected.add(event)
                 yield event
                 event = await anext(events, None)
+                if event is None and (usage is None or usage.total_tokens == 0):
+                    # The upstream reported none: the client gets the usage it is billed for.
+                    event = UsageEvent(await self._counted_usage(done, req, "".join(text)))
             failure = None
         except UpstreamError as exc:
             failure = (exc.status, exc.message)
@@ -526,7 +530,7 @@ class GatewayService:
         """The upstream reported no usage (or was cut off): count with our tokenizer."""
         model_id = done.model.id if done.model else None
         if resp is not None:
-            reply += "".join(c.name + c.arguments for c in resp.tool_calls)
+            reply += (resp.reasoning or "") + "".join(c.name + c.arguments for c in resp.tool_calls)
         prompt = await self.count_tokens(model_id, prompt_text(req))
         completion = await self.count_tokens(model_id, reply)
         return Usage(prompt_tokens=prompt, completion_tokens=completion)

@@ -115,10 +115,12 @@ class ChatResponse:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: FinishReason = "stop"
     usage: Usage = field(default_factory=Usage)
+    reasoning: str | None = None  # the model's reasoning, apart from its answer (DeepSeek's)
 
 
 # Stream events: what a provider yields and a format renders, in order:
-# Start, then any mix of TextDelta / ToolCallStart / ToolCallDelta, then Finish, then UsageEvent
+# Start, then any mix of TextDelta / ReasoningDelta / ToolCallStart / ToolCallDelta, then Finish,
+# then UsageEvent
 # (at most once, possibly before Finish when the upstream sends it so).
 
 
@@ -131,6 +133,13 @@ class Start:
 
 @dataclass(slots=True)
 class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (`reasoning_content`): never part of the answer."""
+
     text: str
 
 
@@ -157,7 +166,9 @@ class UsageEvent:
     usage: Usage
 
 
-StreamEvent = Start | TextDelta | ToolCallStart | ToolCallDelta | Finish | UsageEvent
+StreamEvent = (
+    Start | TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | Finish | UsageEvent
+)
 
 
 @dataclass(slots=True)

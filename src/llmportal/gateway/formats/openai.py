@@ -33,6 +33,7 @@ from llmportal.gateway.formats._common import (
 from llmportal.gateway.formats.openai_stream import (
     StreamParser,
     map_finish_reason,
+    reasoning_text,
     render_stream,
     render_stream_error,
 )
@@ -240,6 +241,8 @@ def _parse_tool_choice(raw: Any, tools: list[Tool]) -> ToolChoice | None:
 def render_response(resp: ChatResponse) -> dict[str, Any]:
     """ChatResponse -> the OpenAI `chat.completion` object the reference shows."""
     message: dict[str, Any] = {"role": "assistant", "content": resp.content}
+    if resp.reasoning:
+        message["reasoning_content"] = resp.reasoning
     if resp.tool_calls:
         message["tool_calls"] = [
             {
@@ -380,6 +383,7 @@ def parse_response(body: dict[str, Any]) -> ChatResponse:
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
         ),
+        reasoning=reasoning_text(message),
     )
 
 

@@ -17,6 +17,7 @@ from llmportal.gateway.formats._common import (
 from llmportal.gateway.types import (
     Finish,
     FinishReason,
+    ReasoningDelta,
     Start,
     StreamEvent,
     TextDelta,
@@ -41,6 +42,16 @@ def map_finish_reason(reason: Any, has_tool_calls: bool = False) -> FinishReason
     """An upstream's finish_reason -> ours. Some servers say "stop" after tool calls."""
     mapped = _REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
     return "tool_calls" if has_tool_calls and mapped == "stop" else mapped
+
+
+def reasoning_text(message: dict[str, Any]) -> str | None:
+    """The reasoning beside an answer: `reasoning_content` (DeepSeek, vLLM, llama.cpp server,
+    Together) or `reasoning` (OpenRouter, Ollama)."""
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def usage_body(usage: Usage) -> dict[str, int]:
@@ -92,6 +103,9 @@ async def render_stream(
         if isinstance(event, TextDelta):
             if event.text:
                 yield chunk({"content": event.text})
+        elif isinstance(event, ReasoningDelta):
+            if event.text:
+                yield chunk({"reasoning_content": event.text})
         elif isinstance(event, ToolCallStart):
             call = {
                 "index": event.index,
@@ -181,6 +195,9 @@ class StreamParser:
             content = delta.get("content")
             if isinstance(content, str) and content:
                 yield TextDelta(content)
+            reasoning = reasoning_text(delta)
+            if reasoning:
+                yield ReasoningDelta(reasoning)
             for pos, raw in enumerate(delta.get("tool_calls") or []):
                 yield from self._tool_call(raw, pos)
             reason = choice.get("finish_reason")

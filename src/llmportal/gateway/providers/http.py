@@ -40,6 +40,7 @@ from llmportal.gateway.providers.breaker import CircuitBreaker
 from llmportal.gateway.types import (
     ChatResponse,
     Finish,
+    ReasoningDelta,
     Start,
     StreamEvent,
     TextDelta,
@@ -293,6 +294,8 @@ async def json_instead_of_stream(cfg: ProviderConfig, response: Response) -> dic
 def response_events(resp: ChatResponse) -> list[StreamEvent]:
     """A whole answer as the stream events it would have been."""
     events: list[StreamEvent] = [Start(id=resp.id, model=resp.model, created=resp.created)]
+    if resp.reasoning:
+        events.append(ReasoningDelta(resp.reasoning))
     if resp.content:
         events.append(TextDelta(resp.content))
     for i, call in enumerate(resp.tool_calls):

@@ -8,8 +8,9 @@ from llmportal.config import ModelConfig, ProviderConfig
 from llmportal.gateway.formats import embeddings as embeddings_wire
 from llmportal.gateway.formats import images as images_wire
 from llmportal.gateway.formats import openai as wire
-from llmportal.gateway.providers import http
+from llmportal.gateway.providers import http, openai_quirks
 from llmportal.gateway.providers.http_provider import HttpProvider
+from llmportal.gateway.providers.openai_presets import preset_named
 from llmportal.gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -25,12 +26,14 @@ from llmportal.gateway.types import (
 class OpenAIProvider(HttpProvider):
     def __init__(self, cfg: ProviderConfig) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(cfg.headers)
         key = cfg.resolved_api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
         base = (cfg.base_url or "").rstrip("/")
         super().__init__(cfg, base + "/chat/completions", headers)
         self.base = base
+        self.preset = preset_named(cfg.preset)
 
     def endpoint(self, model: ModelConfig, path: str) -> str:
         return self.base + path
@@ -65,11 +68,11 @@ class OpenAIProvider(HttpProvider):
     def _body(self, req: ChatRequest, model: ModelConfig, stream: bool) -> dict[str, Any]:
         body = wire.build_request(req, model.wire_name)
         body["stream"] = stream
-        if stream:
+        if stream and self.preset.stream_options:
             body["stream_options"] = {"include_usage": True}
         else:
             body.pop("stream_options", None)
-        return body
+        return openai_quirks.adapt_request(self.preset, body)
 
     def _parse(self, data: dict[str, Any]) -> ChatResponse:
         if "error" in data and "choices" not in data:
@@ -97,7 +100,9 @@ class _Relay:
         if self.done or data.strip() == b"[DONE]":
             self.done = True
             return []
-        chunk = http.parse_json(self.provider.id, data)
+        chunk = openai_quirks.stream_chunk(
+            self.provider.preset, http.parse_json(self.provider.id, data)
+        )
         if "error" in chunk and "choices" not in chunk:
             raise self.provider.upstream_error(chunk)
         events = self.provider.shaped(self.parser.feed, chunk)
