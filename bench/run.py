@@ -449,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--scale",
         action="store_true",
-        help="instead: --workers 1 vs 2 on PostgreSQL + Redis, limits, usage (bench/scale.py)",
+        help="instead: SQLite, then --workers 1 vs 2 on PostgreSQL + Redis, limits, usage"
+        " (bench/scale.py)",
+    )
+    p.add_argument(
+        "--scale-workers", default="1,2", help="--scale: the PostgreSQL worker counts to run"
     )
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/9")
