@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from llmportal.db import on_rollback
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.errors import PortalError, describe_validation_error
 from llmportal.library import collections, service
@@ -137,6 +139,8 @@ async def upload(
     except BaseException:
         await storage.delete(user.id, stored.name)
         raise
+    # The commit comes after this function returns: should it fail, no file stays.
+    on_rollback(db, partial(storage.delete, user.id, stored.name))
     return item_out(item)
 
 
