@@ -243,6 +243,14 @@ class Catalog(BaseModel):
         )
 
 
+def check_storage_url(url: str) -> None:
+    """ValueError unless `url` is a directory or s3://bucket/prefix."""
+    if "://" in url and not url.startswith("file://"):
+        from llmportal.storage.s3 import parse_s3_url
+
+        parse_s3_url(url)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMPORTAL_", extra="ignore")
 
@@ -317,10 +325,7 @@ class Settings(BaseSettings):
     def _storage_url(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        if "://" in v and not v.startswith("file://"):
-            from llmportal.storage.s3 import parse_s3_url
-
-            parse_s3_url(v)
+        check_storage_url(v)
         return v
 
     @field_validator("s3_endpoint_url")
