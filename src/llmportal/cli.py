@@ -1,4 +1,5 @@
-"""The `llmportal` command: serve, migrate, user create/set-plan, config check, backup, restore."""
+"""The `llmportal` command: serve, migrate, user create/set-plan, config check, backup, restore,
+storage migrate."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from llmportal.config import ConfigError, Settings, load_settings
+from llmportal.config import ConfigError, Settings, check_storage_url, load_settings
 from llmportal.errors import PortalError
 
 _SECRET_FIELDS = {"secret_key", "stripe_secret_key", "stripe_webhook_secret", "metrics_token"}
@@ -50,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("file", metavar="FILE")
         cmd.add_argument("--config", dest="sub_config")
+
+    storage = sub.add_parser("storage", help="file storage").add_subparsers(
+        dest="storage_cmd", required=True
+    )
+    move = storage.add_parser("migrate", help="copy every stored file to another store")
+    move.add_argument("--to", required=True, help="s3://bucket/prefix (or a directory)")
+    move.add_argument("--from", dest="source", help="default: STORAGE_URL or STORAGE_DIR")
+    move.add_argument("--config", dest="sub_config")
 
     config = sub.add_parser("config", help="configuration").add_subparsers(
         dest="config_cmd", required=True
@@ -135,6 +145,38 @@ def _run_user(args: argparse.Namespace, settings: Settings) -> str:
     return asyncio.run(_with_db(settings, create if args.user_cmd == "create" else set_plan))
 
 
+def _run_storage_migrate(args: argparse.Namespace, settings: Settings) -> tuple[str, bool]:
+    from llmportal.storage import open_url
+    from llmportal.storage.migrate import migrate
+
+    source_url = args.source or settings.storage_url or settings.storage_dir
+    target_url = args.to
+    for flag, url in (("--to", target_url), ("--from", source_url)):
+        try:
+            check_storage_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"invalid {flag} {url}: {exc}") from None
+    if not source_url.startswith("s3://") and not Path(source_url).is_dir():
+        raise ConfigError(f"invalid --from: {source_url} is not a directory")
+    kw = {"endpoint_url": settings.s3_endpoint_url, "region": settings.s3_region}
+    source, target = open_url(source_url, **kw), open_url(target_url, **kw)
+    if source.url == target.url:
+        raise ConfigError("invalid --to: it is the store being copied")
+
+    async def run() -> tuple[str, bool]:
+        try:
+            report = await migrate(source, target)
+        finally:
+            await source.close()
+            await target.close()
+        done = report.summary(source.url, target.url)
+        if report.failed == 0:
+            done += f"\nset LLMPORTAL_STORAGE_URL={target.url} on every instance to serve from it"
+        return done, report.failed == 0
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config_file = getattr(args, "sub_config", None) or args.config
@@ -161,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             print(run(settings.database_url, args.file))
         elif args.command == "user":
             print(_run_user(args, settings))
+        elif args.command == "storage":
+            summary, ok = _run_storage_migrate(args, settings)
+            print(summary)
+            if not ok:
+                return 1
         elif args.command == "serve":
             from llmportal.server import serve
 

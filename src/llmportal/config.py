@@ -243,6 +243,14 @@ class Catalog(BaseModel):
         )
 
 
+def check_storage_url(url: str) -> None:
+    """ValueError unless `url` is a directory or s3://bucket/prefix."""
+    if "://" in url and not url.startswith("file://"):
+        from llmportal.storage.s3 import parse_s3_url
+
+        parse_s3_url(url)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMPORTAL_", extra="ignore")
 
@@ -257,6 +265,11 @@ class Settings(BaseSettings):
     email_from: str = "LLM Portal <no-reply@localhost>"
     require_email_verification: bool = True
     storage_dir: str = "./data/files"
+    # Unset: files live under storage_dir. A directory, or s3://bucket/prefix on any S3 API
+    # (s3_endpoint_url for MinIO, R2, ...; credentials from the usual AWS chain).
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)  # per uploaded file
     data_dir: str = "./data"
     stripe_secret_key: str | None = None
@@ -306,6 +319,23 @@ class Settings(BaseSettings):
         if not v.startswith(("smtp://", "smtps://")):
             raise ValueError("must start with smtp:// or smtps://")
         return v
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        check_storage_url(v)
+        return v
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
 
     @field_validator("public_url")
     @classmethod

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from llmportal.ids import new_id
@@ -106,6 +107,20 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+_ON_ROLLBACK = "llmportal.on_rollback"
+
+
+def on_rollback(session: AsyncSession, undo: Callable[[], Awaitable[None]]) -> None:
+    """Run `undo` if the session's current transaction does not commit: for work outside the
+    database (bytes put in storage) that a row of this transaction points at."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(undo)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+
+
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction: committed once at the end, rolled back on any error."""
     async with factory() as session:
@@ -114,6 +129,9 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             await session.commit()
         except BaseException:
             await session.rollback()
+            with anyio.CancelScope(shield=True):
+                for undo in session.info.pop(_ON_ROLLBACK, []):
+                    await undo()
             raise
 
 

@@ -12,6 +12,8 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import NoInspectionAvailable
 from starlette.types import Scope
 
 from llmportal.jsonio import dumps_str
@@ -93,8 +95,8 @@ def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> No
                 "route": route,
                 "status": status,
                 "ms": round(seconds * 1000, 1),
-                "user": principal.user.id if principal else None,
-                "key": getattr(key, "prefix", None),
+                "user": _loaded(principal.user, "id") if principal else None,
+                "key": _loaded(key, "prefix"),
             }
         },
     )
@@ -106,3 +108,18 @@ def sane_request_id(value: bytes) -> str | None:
     if 0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text):
         return text
     return None
+
+
+def _loaded(obj: Any, name: str) -> Any:
+    """An attribute of a row without loading it: after a failed commit the rows of the request
+    are expired and detached, and the access log must not fail the request for them."""
+    if obj is None:
+        return None
+    try:
+        state = sa_inspect(obj)
+    except NoInspectionAvailable:
+        return getattr(obj, name, None)
+    value = state.dict.get(name)
+    if value is None and name == "id" and state.identity:
+        return state.identity[0]
+    return value

@@ -54,6 +54,9 @@ def build_portal(settings: Settings) -> Portal:
 
 
 async def close_portal(portal: Portal) -> None:
+    storage = portal.services.get("storage")
+    if storage is not None:
+        await storage.close()
     await portal.limiter.close()
     if portal.redis is not None:
         await portal.redis.aclose()

@@ -9,11 +9,13 @@ stored file back as a download; `remove_after_response()` deletes stored files a
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from stat import S_ISREG
+from pathlib import Path
+from stat import S_IFREG
 from typing import Any
 
 import anyio
@@ -27,32 +29,98 @@ from starlette.types import Receive, Scope, Send
 
 from llmportal.errors import PortalError, error_response
 from llmportal.portal import Portal
-from llmportal.storage import LocalStorage, StoredObject, display_name
+from llmportal.storage import LocalStorage, Storage, StoredObject, display_name, open_storage
+from llmportal.storage.base import READ_WINDOW
 
 DEFAULT_MAX_FIELDS = 20
 DEFAULT_MAX_FIELD_BYTES = 64 * 1024
 _MAX_HEADER_BYTES = 16 * 1024  # all headers of one part together
 
 
-def storage_for(portal: Portal) -> LocalStorage:
+def storage_for(portal: Portal) -> Storage:
     """The portal's file storage, made once and shared by every domain."""
-    storage: LocalStorage | None = portal.services.get("storage")
+    storage: Storage | None = portal.services.get("storage")
     if storage is None:
-        storage = LocalStorage(portal.settings.storage_dir)
+        storage = open_storage(portal.settings)
         portal.services["storage"] = storage
     return storage
 
 
+class _ObjectFile:
+    """What FileResponse reads a file through (seek, read), over Storage.read_range: one
+    ranged read of at most READ_WINDOW bytes at a time, for a backend with no local path."""
+
+    def __init__(self, storage: Storage, user_id: str, name: str) -> None:
+        self.storage, self.user_id, self.name = storage, user_id, name
+        self.pos = 0
+        self._buf = bytearray()
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._window_end = 0
+
+    async def seek(self, pos: int) -> None:
+        await self.aclose()
+        self.pos = pos
+
+    async def read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            if self._chunks is None:
+                start = self.pos + len(self._buf)
+                self._chunks = self.storage.read_range(self.user_id, self.name, start, READ_WINDOW)
+                self._window_end = start + READ_WINDOW
+            chunk = await anext(self._chunks, b"")
+            if chunk:
+                self._buf += chunk
+                continue
+            await self._close_chunks()
+            if self.pos + len(self._buf) < self._window_end:
+                break  # the end of the object
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.pos += len(out)
+        return out
+
+    async def _close_chunks(self) -> None:
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        self._buf.clear()
+        await self._close_chunks()
+
+
 class DownloadResponse(FileResponse):
     """Starlette's FileResponse, which answers a Range it refuses in plain text: this one
-    answers it like every other error, {"error": ...} (400 malformed, 416 outside the file)."""
+    answers it like every other error, {"error": ...} (400 malformed, 416 outside the file).
+    Without a local path (object storage) it reads through the storage backend."""
+
+    def __init__(self, *args: Any, remote: _ObjectFile | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.remote = remote
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self._range_refusal(Headers(scope=scope))
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if self.remote is not None and "http.response.pathsend" in scope.get("extensions", {}):
+            extensions = {
+                k: v for k, v in scope["extensions"].items() if k != "http.response.pathsend"
+            }
+            scope = {**scope, "extensions": extensions}
         await super().__call__(scope, receive, send)
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[Any]:
+        if self.remote is None:
+            async with super()._open_file() as fh:
+                yield fh
+            return
+        try:
+            yield self.remote
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.remote.aclose()
 
     def _range_refusal(self, headers: Headers) -> Response | None:
         # The same conditions and parser as FileResponse: only a Range it would refuse is.
@@ -73,16 +141,19 @@ class DownloadResponse(FileResponse):
 
 
 async def download_response(
-    storage: LocalStorage, user_id: str, storage_name: str, filename: str, mime_type: str
+    storage: Storage, user_id: str, storage_name: str, filename: str, mime_type: str
 ) -> FileResponse:
     """A stored file as a download: never rendered inline, never type-sniffed by the browser."""
-    path = storage.path_for(user_id, storage_name)
-    try:
-        stat_result = await anyio.Path(path).stat()
-    except OSError:
-        stat_result = None
-    if stat_result is None or not S_ISREG(stat_result.st_mode):
+    found = await storage.stat(user_id, storage_name)
+    if found is None:
         raise PortalError(404, "File not found")
+    if isinstance(storage, LocalStorage):
+        path: str | Path = storage.path_for(user_id, storage_name)
+        remote = None
+    else:
+        path, remote = storage_name, _ObjectFile(storage, user_id, storage_name)
+    mtime = found.modified
+    stat_result = os.stat_result((S_IFREG | 0o644, 0, 0, 1, 0, 0, found.size, mtime, mtime, mtime))
     return DownloadResponse(
         path,
         stat_result=stat_result,
@@ -94,11 +165,12 @@ async def download_response(
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, no-cache",
         },
+        remote=remote,
     )
 
 
 def remove_after_response(
-    background: BackgroundTasks, storage: LocalStorage, files: Iterable[tuple[str, str]]
+    background: BackgroundTasks, storage: Storage, files: Iterable[tuple[str, str]]
 ) -> None:
     """Delete stored files (user_id, storage_name) once the response is out, which is after
     the request's transaction committed: a failed commit leaves the files in place."""
@@ -279,7 +351,7 @@ class MultipartUpload:
     files: list[ReceivedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
 
-    async def discard(self, storage: LocalStorage) -> None:
+    async def discard(self, storage: Storage) -> None:
         """Remove every stored file of this upload (for error paths)."""
         for f in self.files:
             await storage.delete(f.stored.user_id, f.stored.name)
@@ -288,7 +360,7 @@ class MultipartUpload:
 
 async def receive_multipart(
     request: Request,
-    storage: LocalStorage,
+    storage: Storage,
     user_id: str,
     *,
     file_field: str,
@@ -334,7 +406,7 @@ async def receive_multipart(
 
 @asynccontextmanager
 async def multipart_upload(
-    request: Request, storage: LocalStorage, user_id: str, **limits: Any
+    request: Request, storage: Storage, user_id: str, **limits: Any
 ) -> AsyncIterator[MultipartUpload]:
     """`receive_multipart`, and the stored files removed again if the block raises."""
     upload = await receive_multipart(request, storage, user_id, **limits)
@@ -346,7 +418,7 @@ async def multipart_upload(
 
 
 async def _store_part(
-    part: Part, storage: LocalStorage, user_id: str, max_bytes: int
+    part: Part, storage: Storage, user_id: str, max_bytes: int
 ) -> ReceivedFile | None:
     async with aclosing(part.chunks()) as chunks:
         stored = await storage.save_stream(

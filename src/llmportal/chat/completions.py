@@ -23,7 +23,7 @@ from llmportal.errors import PortalError
 from llmportal.files.models import StoredFile
 from llmportal.gateway.chatlink import Reply
 from llmportal.gateway.types import ChatRequest, Message
-from llmportal.storage import LocalStorage
+from llmportal.storage import Storage
 
 
 @dataclass(slots=True)
@@ -110,9 +110,7 @@ def check_images(principal: Principal, model: ModelConfig, uploads: Sequence[Upl
 
 
 class CompletionLink:
-    def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], storage: LocalStorage
-    ) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], storage: Storage) -> None:
         self.sessionmaker = sessionmaker
         self.storage = storage
 

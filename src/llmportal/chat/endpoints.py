@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -24,6 +25,7 @@ from llmportal.chat.schemas import (
     message_out,
     session_out,
 )
+from llmportal.db import on_rollback
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.gateway.tokens import TokenCounter
 from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
@@ -194,6 +196,8 @@ async def upload_attachments(
             total = sum(f.size for f in upload.files)
             await allowance.reserve(db, portal.settings, user, total)
             rows = await attachments.create_from_upload(db, user.id, upload.files)
+            # The commit comes after this function returns: should it fail, no file stays.
+            on_rollback(db, partial(upload.discard, storage))
     return {"attachments": [attachment_out(a) for a in rows]}
 
 

@@ -12,9 +12,8 @@ from typing import Protocol
 import anyio
 import anyio.to_thread
 
-from llmportal.errors import PortalError
 from llmportal.gateway.types import ImagePart, Part, TextPart
-from llmportal.storage import LocalStorage
+from llmportal.storage import Storage
 
 log = logging.getLogger("llmportal.chat")
 
@@ -49,7 +48,7 @@ def is_text_type(mime_type: str) -> bool:
 
 
 async def model_parts_for_attachments(
-    storage: LocalStorage,
+    storage: Storage,
     attachments: Sequence[StoredUpload],
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
@@ -59,19 +58,16 @@ async def model_parts_for_attachments(
     a file the model cannot read becomes a short note naming it, so the model knows it exists."""
     parts: list[Part] = []
     for a in attachments:
-        try:
-            path = storage.path_for(a.user_id, a.storage_name)
-        except PortalError:
-            path = None
-        if path is None or not await anyio.Path(path).is_file():
+        if await storage.stat(a.user_id, a.storage_name) is None:
             parts.append(TextPart(_note(a, "no longer available")))
         elif a.mime_type in IMAGE_TYPES:
-            parts.append(await _image_part(a, path, max_image_bytes))
+            parts.append(await _image_part(storage, a, max_image_bytes))
         elif is_text_type(a.mime_type):
-            text, cut = await _read_text(path, max_text_chars)
+            text, cut = await _read_text(storage, a, max_text_chars)
             parts.append(TextPart(_file_block(a, text, cut)))
         elif a.mime_type == "application/pdf":
-            extracted = await anyio.to_thread.run_sync(_pdf_text, path, max_text_chars)
+            async with storage.local_copy(a.user_id, a.storage_name) as path:
+                extracted = await anyio.to_thread.run_sync(_pdf_text, path, max_text_chars)
             if extracted is None:
                 parts.append(TextPart(_note(a, "its text could not be extracted")))
             else:
@@ -90,18 +86,17 @@ def _file_block(a: StoredUpload, text: str, cut: bool) -> str:
     return f'<file name="{a.name}" type="{a.mime_type}">\n{text}{tail}\n</file>'
 
 
-async def _image_part(a: StoredUpload, path: Path, max_bytes: int) -> Part:
+async def _image_part(storage: Storage, a: StoredUpload, max_bytes: int) -> Part:
     if a.size > max_bytes:
         return TextPart(_note(a, f"image larger than {max_bytes} bytes, not sent"))
-    data = await anyio.Path(path).read_bytes()
+    data = await storage.read_head(a.user_id, a.storage_name, max_bytes)
     encoded = base64.b64encode(data).decode("ascii")
     return ImagePart(url=f"data:{a.mime_type};base64,{encoded}", media_type=a.mime_type)
 
 
-async def _read_text(path: Path, max_chars: int) -> tuple[str, bool]:
+async def _read_text(storage: Storage, a: StoredUpload, max_chars: int) -> tuple[str, bool]:
     # UTF-8 takes at most 4 bytes a character: this many bytes always hold max_chars + 1.
-    async with await anyio.open_file(path, "rb") as fh:
-        raw = await fh.read(max_chars * 4 + 4)
+    raw = await storage.read_head(a.user_id, a.storage_name, max_chars * 4 + 4)
     text = raw.decode("utf-8", errors="replace")
     return (text[:max_chars], True) if len(text) > max_chars else (text, False)
 

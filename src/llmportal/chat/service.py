@@ -28,7 +28,7 @@ TITLE_CHARS = 60
 MAX_METADATA_BYTES = 256 * 1024
 _RATINGS = {"up": 1, "down": -1}
 
-StoredRef = tuple[str, str]  # (user_id, storage_name): a file in LocalStorage
+StoredRef = tuple[str, str]  # (user_id, storage_name): a file in storage
 
 
 def session_not_found() -> PortalError:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from starlette.responses import FileResponse
 
+from llmportal.db import on_rollback
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.files import service
 from llmportal.files.schemas import FileList, FileOut, file_out
@@ -48,9 +50,10 @@ async def upload_file(
     # Authenticated: end the read transaction so no connection is held while the body streams.
     await db.commit()
     with left.streaming(per_file):
+        storage = storage_for(portal)
         async with multipart_upload(
             request,
-            storage_for(portal),
+            storage,
             user.id,
             file_field="file",
             max_files=1,
@@ -58,6 +61,8 @@ async def upload_file(
         ) as upload:
             await allowance.reserve(db, portal.settings, user, upload.files[0].size)
             row = await service.create(db, user.id, upload.files[0])
+            # The commit comes after this function returns: should it fail, no file stays.
+            on_rollback(db, partial(upload.discard, storage))
     return file_out(row)
 
 

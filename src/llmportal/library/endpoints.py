@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import ValidationError
 
+from llmportal.db import on_rollback
 from llmportal.deps import DbSession, PortalDep, Principal, require_permission
 from llmportal.errors import PortalError, describe_validation_error
 from llmportal.library import collections, service
@@ -15,7 +17,6 @@ from llmportal.library.files import (
     FileMeta,
     file_response,
     item_type_for,
-    portal_storage,
     receive_upload,
     text_content,
 )
@@ -41,7 +42,9 @@ from llmportal.library.schemas import (
 from llmportal.openapi import Success, download_responses, errors, multipart_body, request_headers
 from llmportal.portal import Portal
 from llmportal.quota import storage as allowance
-from llmportal.storage import LocalStorage
+from llmportal.storage import Storage as StorageBackend
+from llmportal.storage import check_key
+from llmportal.uploads import storage_for
 
 LibraryPrincipal = Annotated[Principal, Depends(require_permission("library"))]
 
@@ -49,11 +52,11 @@ stuff = APIRouter(prefix="/api/stuff", tags=["library"])
 collections_router = APIRouter(prefix="/api/collections", tags=["library"])
 
 
-def _storage(portal: PortalDep) -> LocalStorage:
-    return portal_storage(portal.services, portal.settings.storage_dir)
+def _storage(portal: PortalDep) -> StorageBackend:
+    return storage_for(portal)
 
 
-Storage = Annotated[LocalStorage, Depends(_storage)]
+Storage = Annotated[StorageBackend, Depends(_storage)]
 
 
 def _brief(c: Any) -> dict[str, Any]:
@@ -136,6 +139,8 @@ async def upload(
     except BaseException:
         await storage.delete(user.id, stored.name)
         raise
+    # The commit comes after this function returns: should it fail, no file stays.
+    on_rollback(db, partial(storage.delete, user.id, stored.name))
     return item_out(item)
 
 
@@ -155,13 +160,16 @@ async def download(
 ) -> Response:
     if user_id != principal.user.id:
         raise PortalError(404, "File not found")
-    path = storage.path_for(user_id, filename)
+    check_key(user_id, filename)
     item = await service.get_item_by_file(db, user_id, filename)
-    if not path.is_file():
+    found = await storage.stat(user_id, filename)
+    if found is None:
         raise PortalError(404, "File not found")
     meta = FileMeta(
-        path=str(path),
-        size=path.stat().st_size,
+        storage=storage,
+        user_id=user_id,
+        name=filename,
+        size=found.size,
         etag=f'"{item.sha256}"',
         last_modified=item.created_at,
         mime_type=item.mime_type or "application/octet-stream",
@@ -275,5 +283,5 @@ router.include_router(collections_router)
 
 async def startup(portal: Portal) -> None:
     # What image generation with save_to_library uses (the gateway's "image_library").
-    storage = portal_storage(portal.services, portal.settings.storage_dir)
+    storage = storage_for(portal)
     portal.services["image_library"] = SavedImages(portal.sessionmaker, portal.settings, storage)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import cast
 from urllib.parse import quote
 
-import anyio
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from llmportal.errors import PortalError
-from llmportal.storage import CHUNK, LocalStorage, StoredObject
+from llmportal.storage import Storage, StoredObject
 from llmportal.uploads import receive_multipart
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -45,7 +42,7 @@ class ReceivedUpload:
 
 
 async def receive_upload(
-    request: Request, storage: LocalStorage, user_id: str, *, max_bytes: int
+    request: Request, storage: Storage, user_id: str, *, max_bytes: int
 ) -> ReceivedUpload:
     """Stream the multipart field `file` into the user's storage; the other text fields too.
 
@@ -78,7 +75,7 @@ def is_text(mime_type: str) -> bool:
     )
 
 
-async def text_content(storage: LocalStorage, stored: StoredObject) -> str | None:
+async def text_content(storage: Storage, stored: StoredObject) -> str | None:
     """The text of a small text upload, so search finds words inside it."""
     if not is_text(stored.mime_type) or stored.size > MAX_INDEXED_TEXT:
         return None
@@ -91,7 +88,9 @@ async def text_content(storage: LocalStorage, stored: StoredObject) -> str | Non
 
 @dataclass(frozen=True, slots=True)
 class FileMeta:
-    path: str
+    storage: Storage
+    user_id: str
+    name: str  # in storage
     size: int
     etag: str
     last_modified: datetime
@@ -186,18 +185,6 @@ def _if_range_ok(request: Request, meta: FileMeta) -> bool:
         return False
 
 
-async def _read(path: str, start: int, length: int) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as fh:
-        await fh.seek(start)
-        left = length
-        while left > 0:
-            chunk = await fh.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
-
-
 def file_response(request: Request, meta: FileMeta) -> Response:
     headers = _base_headers(meta)
     if not_modified(request, meta):
@@ -216,14 +203,5 @@ def file_response(request: Request, meta: FileMeta) -> Response:
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=meta.mime_type)
-    return StreamingResponse(
-        _read(meta.path, start, length), status_code=status, headers=headers,
-        media_type=meta.mime_type,
-    )  # fmt: skip
-
-
-def portal_storage(services: dict[str, object], root: str) -> LocalStorage:
-    """The portal's one LocalStorage (shared with other domains that store files)."""
-    if "storage" not in services:
-        services["storage"] = LocalStorage(root)
-    return cast(LocalStorage, services["storage"])
+    body = meta.storage.read_range(meta.user_id, meta.name, start, length)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=meta.mime_type)

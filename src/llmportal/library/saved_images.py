@@ -12,7 +12,7 @@ from llmportal.deps import Principal
 from llmportal.library import service
 from llmportal.library.files import MAX_UPLOAD_BYTES
 from llmportal.library.schemas import UploadFields
-from llmportal.storage import LocalStorage, sniff_mime
+from llmportal.storage import Storage, sniff_mime
 
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif"}
 
@@ -22,7 +22,7 @@ class SavedImages:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: Settings,
-        storage: LocalStorage,
+        storage: Storage,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings

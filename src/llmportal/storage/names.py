@@ -1,21 +1,17 @@
-"""Where uploaded bytes live: a folder per user under STORAGE_DIR, written as they stream in.
+"""Names and types of stored files: the names storage makes, the type sniffed from the bytes,
+and the client's filename made harmless for display.
 
-Every name that reaches the disk is one this module made (a random id plus a sanitised
-extension), so no client-supplied path can leave a user's folder.
+Every name that reaches a backend is one `new_name()` made (a random id plus a sanitised
+extension), so no client-supplied path can leave a user's folder or prefix.
 """
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
-
-import anyio
 
 from llmportal.errors import PortalError
 
@@ -117,64 +113,11 @@ def display_name(filename: str | None, default: str = "file") -> str:
     return name.strip(" .")[:255] or default
 
 
-class LocalStorage:
-    def __init__(self, root: str) -> None:
-        self.root = Path(root).resolve()
+def new_name(filename: str | None) -> str:
+    return secrets.token_hex(16) + safe_extension(filename)
 
-    def _user_dir(self, user_id: str) -> Path:
-        if not _SAFE_NAME.match(user_id):
-            raise PortalError(404, "File not found")
-        return self.root / user_id
 
-    def path_for(self, user_id: str, name: str) -> Path:
-        """The file's path, or 404 for any name this module could not have made."""
-        if not _SAFE_NAME.match(name) or ".." in name:
-            raise PortalError(404, "File not found")
-        path = (self._user_dir(user_id) / name).resolve()
-        if path.parent != self._user_dir(user_id).resolve():
-            raise PortalError(404, "File not found")
-        return path
-
-    async def save_stream(
-        self,
-        user_id: str,
-        chunks: AsyncIterator[bytes],
-        *,
-        filename: str | None,
-        max_bytes: int,
-    ) -> StoredObject:
-        """Write chunks to a new file; 413 (and nothing left behind) past max_bytes."""
-        folder = self._user_dir(user_id)
-        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
-        name = secrets.token_hex(16) + safe_extension(filename)
-        final = folder / name
-        partial = folder / (name + ".part")
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
-        try:
-            async with await anyio.open_file(partial, "wb") as fh:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PortalError(413, f"File too large (limit {max_bytes} bytes)")
-                    if len(head) < 512:
-                        head += chunk[: 512 - len(head)]
-                    digest.update(chunk)
-                    await fh.write(chunk)
-            await anyio.Path(partial).rename(final)
-        except BaseException:
-            await anyio.Path(partial).unlink(missing_ok=True)
-            raise
-        return StoredObject(user_id, name, size, digest.hexdigest(), sniff_mime(head, filename))
-
-    async def delete(self, user_id: str, name: str) -> None:
-        try:
-            await anyio.Path(self.path_for(user_id, name)).unlink(missing_ok=True)
-        except PortalError:
-            return
-
-    async def read_head(self, user_id: str, name: str, n: int = 512) -> bytes:
-        async with await anyio.open_file(self.path_for(user_id, name), "rb") as fh:
-            data: bytes = await fh.read(n)
-            return data
+def check_key(user_id: str, name: str) -> None:
+    """404 for any user id or name that storage could not have made."""
+    if not _SAFE_NAME.match(user_id) or not _SAFE_NAME.match(name) or ".." in name:
+        raise PortalError(404, "File not found")
