@@ -112,14 +112,15 @@ def test_wheel_carries_the_built_ui_and_not_its_sources(built: dict[str, Path]) 
 
 
 def _site_packages_of_this_venv() -> list[str]:
-    """Third-party packages only: no path that holds llmportal (the checkout, an editable
-    install's source) and nothing of this repository."""
+    """Third-party packages only: no path that holds llmportal (the checkout's src/, an editable
+    install's source). The venv itself may lie inside the checkout (.venv): its site-packages
+    holds only the editable install's finder, whose .pth is not run from a .pth-added path."""
     keep = []
     for entry in sys.path:
         path = Path(entry)
         if not entry or not path.is_dir() or "site-packages" not in path.parts:
             continue
-        if (path / "llmportal").exists() or path.is_relative_to(ROOT):
+        if (path / "llmportal").exists() or path.is_relative_to(ROOT / "src"):
             continue
         keep.append(str(path))
     return keep
