@@ -116,9 +116,26 @@ def on_rollback(session: AsyncSession, undo: Callable[[], Awaitable[None]]) -> N
     session.info.setdefault(_ON_ROLLBACK, []).append(undo)
 
 
+_AFTER_COMMIT = "llmportal.after_commit"
+
+
+def after_commit(session: Session, then: Callable[[], Awaitable[None]]) -> None:
+    """Await `then` once the request's transaction is over, before its answer is sent: for
+    telling other instances about a write that committed (call it from an after_commit event)."""
+    hooks: list[Callable[[], Awaitable[None]]] = session.info.setdefault(_AFTER_COMMIT, [])
+    if then not in hooks:
+        hooks.append(then)
+
+
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     session.info.pop(_ON_ROLLBACK, None)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    with anyio.CancelScope(shield=True):
+        for then in session.info.pop(_AFTER_COMMIT, []):
+            await then()
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
@@ -132,7 +149,10 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             with anyio.CancelScope(shield=True):
                 for undo in session.info.pop(_ON_ROLLBACK, []):
                     await undo()
+            # A commit made earlier in the request (an upload's) still has to be told.
+            await _run_after_commit(session)
             raise
+        await _run_after_commit(session)
 
 
 transaction = asynccontextmanager(session_scope)

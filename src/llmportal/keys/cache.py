@@ -3,18 +3,22 @@
 Entries hold column snapshots; every hit builds fresh detached ApiKey/User instances, exactly what
 a lookup in a closed session gives, so no instance is shared between requests. Any ORM write to
 api_keys or users in this process (flush of a changed instance, or an UPDATE/DELETE statement)
-empties every cache at once, again after its commit; other processes see a change within the TTL.
+empties every cache at once, again after its commit. Other processes hear of the commit through
+the broadcasters registered here (keys/invalidation.py, a Redis channel), awaited before the
+request that committed is answered; without one, they see a change within the TTL.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
+from llmportal.db import after_commit
 from llmportal.keys.models import ApiKey
 from llmportal.users.models import User
 
@@ -23,6 +27,8 @@ AUTH_CACHE_MAX = 10_000
 _WATCHED = (ApiKey, User)
 _CHANGED = "llmportal.auth_rows_changed"
 _generation = 0
+# Called once after each commit that changed a watched row: tell the other instances.
+broadcasters: list[Callable[[], Awaitable[None]]] = []
 
 T = TypeVar("T", ApiKey, User)
 
@@ -30,6 +36,16 @@ T = TypeVar("T", ApiKey, User)
 def _bump() -> None:
     global _generation
     _generation += 1
+
+
+def invalidate_all() -> None:
+    """Forget every cached lookup in this process (another instance changed a key or user)."""
+    _bump()
+
+
+async def _broadcast() -> None:
+    for tell in list(broadcasters):
+        await tell()
 
 
 def _snapshot(obj: Any) -> dict[str, Any]:
@@ -53,8 +69,12 @@ class KeyCache:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
         self._generation = _generation
+        # False while changes made elsewhere might not be heard (the channel is down).
+        self.trusted = True
 
     def get(self, digest: str) -> tuple[ApiKey, User] | None:
+        if not self.trusted:
+            return None
         if self._generation != _generation:
             self.clear()
             return None
@@ -69,7 +89,7 @@ class KeyCache:
     def put(self, digest: str, key: ApiKey, user: User, generation: int) -> None:
         """Remember a lookup made while the generation was `generation` (a write since then
         makes the rows it read possibly stale, so it is not kept)."""
-        if generation != _generation or self._generation != _generation:
+        if not self.trusted or generation != _generation or self._generation != _generation:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
@@ -95,8 +115,10 @@ def _after_flush(session: Session, _ctx: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
-    if (state.is_update or state.is_delete) and any(
-        m.class_ in _WATCHED for m in state.all_mappers
+    if (
+        (state.is_update or state.is_delete)
+        and not state.execution_options.get("auth_unchanged")
+        and any(m.class_ in _WATCHED for m in state.all_mappers)
     ):
         state.session.info[_CHANGED] = True
         _bump()
@@ -106,3 +128,5 @@ def _on_execute(state: ORMExecuteState) -> None:
 def _after_commit(session: Session) -> None:
     if session.info.pop(_CHANGED, False):
         _bump()
+        if broadcasters:
+            after_commit(session, _broadcast)

@@ -10,6 +10,7 @@ from llmportal.deps import BrowserPrincipal, DbSession, PortalDep
 from llmportal.keys import service, usage
 from llmportal.keys.auth import authenticate_key
 from llmportal.keys.cache import KeyCache
+from llmportal.keys.invalidation import KeyCacheInvalidation
 from llmportal.keys.last_used import LastUsedTracker
 from llmportal.keys.models import ApiKey
 from llmportal.keys.schemas import (
@@ -129,17 +130,26 @@ async def key_requests(
 
 async def startup(portal: Portal) -> None:
     portal.services["key_authenticator"] = authenticate_key
-    # Several instances (Redis configured): no cache, so a revoke or a suspension made on one
-    # instance is refused by every other at once. One process: a 1-second cache that its own
-    # writes clear immediately.
-    if portal.redis is None:
-        portal.services["key_cache"] = KeyCache()
+    # A 1-second cache of key lookups that this process's own writes clear at once; with Redis
+    # (several instances) every other instance's writes too, announced on a channel before the
+    # write's request is answered, so a revoke or a suspension is refused everywhere at once.
+    cache = KeyCache()
+    portal.services["key_cache"] = cache
+    if portal.redis is not None and portal.settings.redis_url is not None:
+        invalidation = KeyCacheInvalidation(
+            portal.redis, portal.settings.redis_url, portal.settings.redis_prefix, cache
+        )
+        await invalidation.start()
+        portal.services["key_cache_invalidation"] = invalidation
     tracker = LastUsedTracker(portal.sessionmaker)
     tracker.start()
     portal.services["key_last_used"] = tracker
 
 
 async def shutdown(portal: Portal) -> None:
+    invalidation: KeyCacheInvalidation | None = portal.services.pop("key_cache_invalidation", None)
+    if invalidation is not None:
+        await invalidation.stop()
     tracker: LastUsedTracker | None = portal.services.pop("key_last_used", None)
     if tracker is not None:
         await tracker.stop()

@@ -46,7 +46,8 @@ class LastUsedTracker:
                             or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < used_at),
                         )
                         .values(last_used_at=used_at, updated_at=ApiKey.updated_at)
-                        .execution_options(synchronize_session=False)
+                        # Not a change authentication reads: key caches stay.
+                        .execution_options(synchronize_session=False, auth_unchanged=True)
                     )
         except Exception:
             log.warning("could not record API key last use; retrying later", exc_info=True)
