@@ -100,22 +100,25 @@ def test_fd_limit_is_raised_as_far_as_allowed() -> None:
 def test_scale_table_says_whether_limits_and_usage_held() -> None:
     point = loadgen.Point(latencies=[0.01] * 10, elapsed=0.1)
     outcomes = []
-    for workers, rps_scale, answers in (
-        (1, 1, {200: LIMIT_RPM, 429: 2 * LIMIT_RPM}),
-        (2, 2, {200: LIMIT_RPM + 1, 429: 2 * LIMIT_RPM - 1}),
+    for backend, workers, rps_scale, cpu_s, answers in (
+        ("sqlite", 1, 1, 0.001, {200: LIMIT_RPM, 429: 2 * LIMIT_RPM}),
+        ("pg+redis", 1, 1, 0.0015, {200: LIMIT_RPM, 429: 2 * LIMIT_RPM}),
+        ("pg+redis", 2, 2, 0.0015, {200: LIMIT_RPM + 1, 429: 2 * LIMIT_RPM - 1}),
     ):
         target = Target(
             f"{workers}", "http://x/v1/chat/completions", {}, rss_idle=100, rss_after=110
         )
-        row = Row.from_point("portal", False, 16, point, 0.01)
+        row = Row.from_point("portal", False, 16, point, cpu_s * point.count)
         row.rps *= rps_scale
         target.rows = [row]
         outcomes.append(
-            Outcome(workers, target, answers, usage_rows=10, completions=10 + workers - 1)
+            Outcome(workers, backend, target, answers, usage_rows=10, completions=9 + workers)
         )
     table = render_scale(outcomes)
+    assert "| sqlite | 1 | 100 | 110 | 100 allowed" in table
     assert "exact | 10 rows / 10 answered complete" in table
     assert "NOT EXACT" in table and "MISMATCH" in table
+    assert "- non-stream at 16 clients: 1.50 / 1.00 = 1.50x" in table
     assert "- non-stream at 16 clients: 2.00x" in table
 
 
