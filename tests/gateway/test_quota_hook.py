@@ -28,6 +28,15 @@ class FakeQuota:
             raise PortalError(429, "Monthly token limit reached", headers={"Retry-After": "60"})
         return "r1"
 
+    async def try_reserve(self, principal: Principal, estimated_tokens: int) -> str | None:
+        try:
+            return await self.reserve(principal, estimated_tokens)
+        except PortalError:
+            return None
+
+    def limited(self, principal: Principal) -> bool:
+        return False
+
     async def settle(self, reservation: str, actual_total_tokens: int) -> None:
         self.calls.append(("settle", reservation, actual_total_tokens))
 

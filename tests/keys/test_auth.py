@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -279,3 +280,33 @@ async def test_known_key_is_cached_until_a_change(
         r = await c.get("/api/user/profile", headers=bearer(key["key"]))
     assert r.status_code == 403
     assert r.json() == {"error": "Account suspended"}
+
+
+async def test_requests_arriving_during_a_lookup_share_it(
+    app: FastAPI, user_client: httpx.AsyncClient, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmportal.keys import auth
+
+    key = await create_key(user_client)
+    lookups = 0
+    real = auth._lookup
+
+    async def slow_lookup(db: Any, digest: str) -> Any:
+        nonlocal lookups
+        lookups += 1
+        await asyncio.sleep(0.2)  # the window in which the other requests arrive
+        return await real(db, digest)
+
+    monkeypatch.setattr(auth, "_lookup", slow_lookup)
+    async with peer(app) as c:
+        replies = await asyncio.gather(
+            *(c.get("/api/user/profile", headers=bearer(key["key"])) for _ in range(8))
+        )
+        assert [r.status_code for r in replies] == [200] * 8
+        assert lookups == 1
+        # A key that does not exist is refused for each caller, each with its own lookup.
+        wrong = bearer(generate_secret())
+        replies = await asyncio.gather(
+            *(c.get("/api/user/profile", headers=wrong) for _ in range(3))
+        )
+    assert [r.status_code for r in replies] == [401] * 3

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from llmportal.config import Catalog, PlanConfig, Settings
 from llmportal.deps import Principal
@@ -13,6 +14,7 @@ from llmportal.errors import PortalError
 from llmportal.ids import new_id
 from llmportal.keys.models import ApiKey
 from llmportal.portal import Portal
+from llmportal.quota import store as store_module
 from llmportal.quota.service import QuotaService, Reservation, day_bounds, month_bounds
 from llmportal.quota.store import (
     CounterStore,
@@ -20,6 +22,8 @@ from llmportal.quota.store import (
     MemoryCounterStore,
     RedisCounterStore,
 )
+from llmportal.ratelimit import RedisOutage
+from tests.fixtures.upstreams import free_port
 from tests.keys.test_usage import add_usage
 
 StoreFactory = Callable[[], CounterStore]
@@ -257,3 +261,63 @@ async def test_instances_sharing_redis_share_the_limit(portal: Portal, make_user
     instances = [service(portal, RedisCounterStore(redis, prefix)) for _ in range(3)]
     who = Principal(user=await make_user())
     assert await _race(lambda i: instances[i % 3], who, n=30, each=100) == 10
+
+
+def _redis_or_skip(portal: Portal) -> Any:
+    if portal.redis is None:
+        pytest.skip("Redis runs in the scale half of the suite (LLMPORTAL_TEST_REDIS_URL)")
+    return portal.redis
+
+
+async def test_a_refund_waiting_in_the_settlement_batch_is_sent_before_refusing(
+    portal: Portal, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = _redis_or_skip(portal)
+    monkeypatch.setattr(store_module, "SETTLE_BATCH_S", 3600.0)  # the batch would wait an hour
+    quota = service(portal, RedisCounterStore(redis, portal.settings.redis_prefix + "quota:"))
+    who = Principal(user=await make_user())  # 1,000 tokens
+    r = await quota.reserve(who, 900)
+    await quota.settle(r, 100)  # 800 to give back, still in the batch
+    await quota.reserve(who, 800)  # fits only with them
+    await refused(quota.reserve(who, 101))
+
+
+async def test_shutdown_sends_the_settlements_still_batched(
+    portal: Portal, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = _redis_or_skip(portal)
+    monkeypatch.setattr(store_module, "SETTLE_BATCH_S", 3600.0)
+    prefix = portal.settings.redis_prefix + "quota:"
+    a = service(portal, RedisCounterStore(redis, prefix))
+    b = service(portal, RedisCounterStore(redis, prefix))  # another instance
+    who = Principal(user=await make_user())
+    r = await a.reserve(who, 900)
+    await a.settle(r, 100)
+    assert await b.remaining(who) == 100  # the other instance still sees the reservation
+    await a.store.close()
+    assert await b.remaining(who) == 900
+
+
+async def test_settlements_redis_missed_reload_from_the_database(
+    portal: Portal, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = _redis_or_skip(portal)
+    monkeypatch.setattr(store_module, "SETTLE_BATCH_S", 3600.0)
+    primary = RedisCounterStore(redis, portal.settings.redis_prefix + "quota:")
+    store = FallbackCounterStore(primary, RedisOutage(retry_after_s=0))
+    quota = service(portal, store)
+    user = await make_user()
+    who = Principal(user=user)
+    r = await quota.reserve(who, 900)
+    await quota.settle(r, 100)
+    await add_usage(portal, user.id, None, done=(datetime.now(UTC), 60, 40, 0, 1, "success"))
+    down = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    monkeypatch.setattr(primary, "_redis", down)
+    await primary.flush()  # Redis is gone: the settlement is lost there
+    assert store.outage.is_down
+    monkeypatch.setattr(primary, "_redis", redis)
+    # Back: the counter is dropped and reloaded from what the database recorded (100 tokens),
+    # not left at the 900 reserved.
+    assert await quota.remaining(who) == 900
+    assert not store.outage.is_down
+    await down.aclose()

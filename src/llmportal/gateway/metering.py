@@ -36,6 +36,14 @@ class Quota(Protocol):
         """Tokens left under the caller's tightest limit; None when nothing limits them."""
         ...
 
+    async def try_reserve(self, principal: Principal, estimated_tokens: int) -> Any | None:
+        """Like reserve, but None (and nothing reserved) where a limit has no room for it."""
+        ...
+
+    def limited(self, principal: Principal) -> bool:
+        """Whether any limit applies to the caller (else `remaining` is None)."""
+        ...
+
 
 def cost_micros(model: ModelConfig | None, usage: Usage) -> tuple[int, int]:
     """(input, output) cost in micro-dollars: USD per million tokens = micro-dollars per token."""
@@ -90,6 +98,14 @@ class Completion:
             with anyio.CancelScope(shield=True):
                 self.reservation = await quota.reserve(self.principal, estimated_tokens)
             self.quota = quota
+
+    async def try_reserve(self, quota: Quota, estimated_tokens: int) -> bool:
+        with anyio.CancelScope(shield=True):
+            reservation = await quota.try_reserve(self.principal, estimated_tokens)
+        if reservation is None:
+            return False
+        self.reservation, self.quota = reservation, quota
+        return True
 
     async def succeed(
         self, usage: Usage, request_id: str | None = None, *, images: int = 0

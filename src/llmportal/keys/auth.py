@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from contextlib import nullcontext
 from functools import lru_cache
 
 from fastapi import Request
@@ -64,18 +65,21 @@ async def authenticate_key(
         raise unauthorized("Invalid API key")
     digest = keyed_hash(portal.secret_key, token)
     cache: KeyCache | None = portal.services.get("key_cache")
-    row = cache.get(digest) if cache is not None else None
+    row = None
+    if cache is not None:
+        row = cache.get(digest) or await cache.after_lookup(digest)
     if row is None:
         seen = generation()
-        if db is None:
-            async with transaction(portal.sessionmaker) as own:
-                row = await _lookup(own, digest)
-        else:
-            row = await _lookup(db, digest)
-        if row is None:
-            raise unauthorized("Invalid API key")
-        if cache is not None:
-            cache.put(digest, row[0], row[1], seen)
+        with cache.looking_up(digest) if cache is not None else nullcontext():
+            if db is None:
+                async with transaction(portal.sessionmaker) as own:
+                    row = await _lookup(own, digest)
+            else:
+                row = await _lookup(db, digest)
+            if row is None:
+                raise unauthorized("Invalid API key")
+            if cache is not None:
+                cache.put(digest, row[0], row[1], seen)
     key, user = row
     if key.status == "REVOKED":
         raise unauthorized("API key revoked")

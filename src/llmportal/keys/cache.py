@@ -10,8 +10,10 @@ request that committed is answered; without one, they see a change within the TT
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -71,6 +73,9 @@ class KeyCache:
         self._generation = _generation
         # False while changes made elsewhere might not be heard (the channel is down).
         self.trusted = True
+        # Lookups under way: when an entry expires, the requests that come in while its
+        # lookup runs wait for that one instead of each making its own.
+        self._lookups: dict[str, asyncio.Event] = {}
 
     def get(self, digest: str) -> tuple[ApiKey, User] | None:
         if not self.trusted:
@@ -85,6 +90,25 @@ class KeyCache:
             del self._entries[digest]
             return None
         return _revive(ApiKey, entry[1]), _revive(User, entry[2])
+
+    async def after_lookup(self, digest: str) -> tuple[ApiKey, User] | None:
+        """The entry once the lookup under way for `digest` is done; None when there is none
+        (or it found nothing to keep: the caller looks the key up itself)."""
+        running = self._lookups.get(digest)
+        if running is None:
+            return None
+        await running.wait()
+        return self.get(digest)
+
+    @contextmanager
+    def looking_up(self, digest: str) -> Iterator[None]:
+        running = self._lookups.setdefault(digest, asyncio.Event())
+        try:
+            yield
+        finally:
+            if self._lookups.get(digest) is running:
+                del self._lookups[digest]
+            running.set()
 
     def put(self, digest: str, key: ApiKey, user: User, generation: int) -> None:
         """Remember a lookup made while the generation was `generation` (a write since then

@@ -175,6 +175,19 @@ class QuotaService:
         key = principal.api_key
         return Reservation(principal.user.id, key.id if key else None, amount, counters)
 
+    async def try_reserve(self, principal: Principal, estimated_tokens: int) -> Reservation | None:
+        """The reservation, or None where a limit has no room for it (nothing reserved)."""
+        try:
+            return await self.reserve(principal, estimated_tokens)
+        except PortalError as exc:
+            if exc.status == 429:
+                return None
+            raise
+
+    def limited(self, principal: Principal) -> bool:
+        """Whether any limit applies to this caller (else `remaining` is None)."""
+        return any(c.limit != UNLIMITED for c in self.counters_for(principal))
+
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         if reservation.done:
             return
@@ -210,6 +223,12 @@ def build_quota(portal: Portal) -> QuotaService:
 
 async def startup(portal: Portal) -> None:
     portal.services["quota"] = build_quota(portal)
+
+
+async def shutdown(portal: Portal) -> None:
+    quota: QuotaService | None = portal.services.get("quota")
+    if quota is not None:
+        await quota.store.close()
 
 
 __all__ = ["QuotaService", "Reservation", "build_quota"]

@@ -9,6 +9,7 @@ more than what is already in flight.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from llmportal.ratelimit import REDIS_DOWN_ERRORS, RedisOutage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,10 @@ class CounterStore(Protocol):
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None: ...
 
     async def used(self, counter: Counter, load: Loader) -> int: ...
+
+    async def close(self) -> None:
+        """Save what is not saved yet (batched settlements)."""
+        ...
 
 
 def _refuses(used: int, amount: int, limit: int) -> bool:
@@ -97,6 +104,9 @@ class MemoryCounterStore:
     def has_counters(self) -> bool:
         return bool(self._values)
 
+    async def close(self) -> None:
+        return None
+
     def keys(self) -> list[str]:
         return list(self._values)
 
@@ -121,24 +131,37 @@ return {1, 0}
 _ADJUST = """
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('INCRBY', KEYS[i], ARGV[1])
+    redis.call('INCRBY', KEYS[i], ARGV[i])
   end
 end
 return 0
 """
+
+# Settlements wait this long to go to Redis together: one round trip for every request settled
+# meanwhile instead of one each. Until then a counter holds the larger reservation, never less.
+SETTLE_BATCH_S = 0.02
+
+LostAdjustments = Callable[[list[str], BaseException], None]
 
 # A counter outlives its period by a day, so late settlements still find it.
 EXPIRY_GRACE_S = 86400
 
 
 class RedisCounterStore:
-    """The same counters in Redis; keys of one user share a hash tag (one cluster slot)."""
+    """The same counters in Redis; keys of one user share a hash tag (one cluster slot).
+
+    Settlements are batched (SETTLE_BATCH_S). A reservation refused while some are pending, and
+    every read, sends them first, so a limit refuses only what the settled counters refuse."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._reserve = redis.register_script(_RESERVE)
         self._adjust = redis.register_script(_ADJUST)
+        self._pending: dict[str, int] = {}  # Counter.key -> delta not yet in Redis
+        self._flush_task: asyncio.Task[None] | None = None
+        # Told of adjustments Redis did not take (else they are logged).
+        self.on_lost: LostAdjustments | None = None
 
     def _key(self, c: Counter) -> str:
         return self._prefix + c.key
@@ -153,18 +176,61 @@ class RedisCounterStore:
     ) -> Counter | None:
         keys = [self._key(c) for c in counters]
         args = [amount, *(c.limit for c in counters)]
-        for _ in range(len(counters) + 1):
+        for _ in range(len(counters) + 2):
             status, index = await self._reserve(keys=keys, args=args)
             if int(status) == 1:
                 return None
             if int(status) == 0:
-                return counters[int(index) - 1]
+                if not self._pending:
+                    return counters[int(index) - 1]
+                await self.flush()
+                continue
             await self._init(counters[int(index) - 1], load)
         raise RuntimeError("quota counters could not be initialised")
 
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
-        if counters and delta:
-            await self._adjust(keys=[self._key(c) for c in counters], args=[delta])
+        if not counters or not delta:
+            return
+        for c in counters:
+            self._pending[c.key] = self._pending.get(c.key, 0) + delta
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(SETTLE_BATCH_S)
+        finally:
+            self._flush_task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send the pending settlements: one script per user (hash tag), one round trip."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        by_tag: dict[str, list[str]] = {}
+        for key in pending:
+            by_tag.setdefault(key.partition("}")[0], []).append(key)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys in by_tag.values():
+                    await self._adjust(
+                        keys=[self._prefix + k for k in keys],
+                        args=[pending[k] for k in keys],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        except REDIS_DOWN_ERRORS as exc:
+            if self.on_lost is None:
+                log.warning("quota settlements not saved in Redis: %s", exc)
+            else:
+                self.on_lost(list(pending), exc)
+
+    async def close(self) -> None:
+        task, self._flush_task = self._flush_task, None
+        if task is not None:
+            task.cancel()
+        await self.flush()
 
     async def forget(self, keys: Sequence[str]) -> None:
         """Drop counters (by Counter.key): the next touch reloads them from the database."""
@@ -174,6 +240,7 @@ class RedisCounterStore:
             await self._redis.ping()
 
     async def used(self, counter: Counter, load: Loader) -> int:
+        await self.flush()
         value = await self._redis.get(self._key(counter))
         if value is None:
             await self._init(counter, load)
@@ -191,20 +258,31 @@ class FallbackCounterStore:
         self.primary = primary
         self.fallback = MemoryCounterStore()
         self.outage = outage
+        self._unsettled: set[str] = set()  # counters whose batched settlement Redis missed
+        primary.on_lost = self._settlements_lost
+
+    def _settlements_lost(self, keys: list[str], exc: BaseException) -> None:
+        self.outage.failed("quota counters", exc)
+        self._unsettled.update(keys)
 
     async def _redis_usable(self) -> bool:
         if not self.outage.should_try():
             return False
-        if self.outage.is_down or self.fallback.has_counters():
-            # Coming back: forget in Redis what was counted here meanwhile, then use Redis.
+        if self.outage.is_down or self.fallback.has_counters() or self._unsettled:
+            # Coming back: forget in Redis what was counted here meanwhile (or not settled
+            # there), then use Redis.
             try:
-                await self.primary.forget(self.fallback.keys())
+                await self.primary.forget([*self.fallback.keys(), *self._unsettled])
             except REDIS_DOWN_ERRORS as exc:
                 self.outage.failed("quota counters", exc)
                 return False
             self.outage.recovered()
             self.fallback = MemoryCounterStore()
+            self._unsettled.clear()
         return True
+
+    async def close(self) -> None:
+        await self.primary.close()
 
     async def try_reserve(
         self, counters: Sequence[Counter], amount: int, load: Loader
