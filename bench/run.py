@@ -191,11 +191,13 @@ def portal_env(tmp: Path, port: int, env_extra: dict[str, str]) -> dict[str, str
     return env
 
 
-# Every check a real key meets: permission, IP whitelist, rpm/daily/monthly limits.
+# Every check a real key meets: permission, IP whitelist, model allow-list (a glob, the
+# costlier match), rpm/daily/monthly limits.
 KEY_FIELDS: dict[str, Any] = {
     "name": "bench",
     "permissions": ["chat"],
     "ipWhitelist": ["127.0.0.0/8"],
+    "models": ["bench-*"],
     "rpmLimit": 1_000_000,
     "dailyLimit": 10**15,
     "monthlyLimit": 10**15,

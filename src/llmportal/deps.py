@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llmportal.auth.models import AuthSession
 from llmportal.db import session_scope, transaction, utcnow
 from llmportal.errors import PortalError
+from llmportal.model_allowlist import allowed
 from llmportal.portal import Portal
 from llmportal.security.clientip import client_ip
 from llmportal.security.tokens import keyed_hash
@@ -65,6 +66,15 @@ class Principal:
             return True
         perms = getattr(self.api_key, "permissions", None)
         return perms is None or permission in perms
+
+    def model_lists(self) -> tuple[list[str] | None, ...]:
+        """Every model allow-list the caller's requests must pass (None: any model)."""
+        if self.api_key is None:
+            return ()
+        return (getattr(self.api_key, "models", None),)
+
+    def may_use_model(self, model: str) -> bool:
+        return allowed(model, *self.model_lists())
 
 
 # The keys domain installs its authenticator here at start-up. Without a session it opens a

@@ -59,8 +59,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid input: the message names the field",
     401: "Not authenticated, or the session or API key is invalid, expired or revoked",
     402: "A payment method is needed first",
-    403: "Not allowed: role, API key permission or IP whitelist, a browser-session-only "
-    "endpoint, or a cross-origin cookie request",
+    403: "Not allowed: role, API key permission, IP whitelist or model allow-list, a "
+    "browser-session-only endpoint, or a cross-origin cookie request",
     404: "Not found (or not yours)",
     408: "The request body arrived too slowly (BODY_IDLE_TIMEOUT_S, BODY_TIMEOUT_S)",
     409: "Conflicts with the current state",

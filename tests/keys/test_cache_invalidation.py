@@ -130,3 +130,30 @@ async def test_without_the_channel_no_lookup_is_served_from_the_cache(
         await _revoke_behind_the_portals_back(pair.a, key_id)
         # Redis is away (limits count in the process); b reads the key from the database.
         assert await _profile(pair.cb, secret) == (401, {"error": "API key revoked"})
+
+
+async def test_a_model_list_change_on_one_instance_applies_on_the_other_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with two_instances(database_url, tmp_path) as pair:
+        _, key_id, secret = await _key(pair.a, pair.ca)
+        headers = {"Authorization": f"Bearer {secret}"}
+
+        async def listed_by_b() -> list[str]:
+            r = await pair.cb.get("/v1/models", headers=headers)
+            assert r.status_code == 200, r.text
+            return [m["id"] for m in r.json()["data"]]
+
+        assert await listed_by_b() == ["oa-unused"]  # now in b's cache
+        r = await pair.ca.patch(f"/api/keys/{key_id}", json={"models": ["other-*"]})
+        assert r.status_code == 200, r.text
+        assert await listed_by_b() == []
+        body = {"model": "oa-unused", "messages": [{"role": "user", "content": "hi"}]}
+        r = await pair.cb.post("/v1/chat/completions", json=body, headers=headers)
+        assert (r.status_code, r.json()) == (
+            403,
+            {"error": "Model 'oa-unused' is not allowed for this API key"},
+        )
+        r = await pair.ca.patch(f"/api/keys/{key_id}", json={"models": ["oa-*"]})
+        assert r.status_code == 200, r.text
+        assert await listed_by_b() == ["oa-unused"]

@@ -173,16 +173,24 @@ async def test_register_verify_login_chat_and_create_key(
             r = await http.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
         assert r.status_code == 200, r.text
 
-        # Edit its permissions, IP whitelist and limits.
+        # Edit its permissions, IP whitelist, allowed models and limits.
+        await expect(page.get_by_role("cell", name="all", exact=True)).to_be_visible()
         await page.get_by_role("button", name="Edit").click()
         await page.get_by_role("checkbox", name="library").check()
         await page.get_by_label("IP whitelist").fill("127.0.0.1\n10.0.0.0/8")
+        await expect(page.get_by_text("Available: oa-plain, oa-tool, oa-drip.")).to_be_visible()
+        await page.get_by_label("Allowed models").fill("oa-p*, oa-tool")
         await page.get_by_label("Requests per minute").fill("60")
         await page.get_by_role("button", name="Save").click()
         await expect(page.get_by_role("cell", name="chat, library")).to_be_visible()
+        await expect(page.get_by_role("cell", name="oa-p*, oa-tool")).to_be_visible()
         keys = await page.evaluate("async () => (await (await fetch('/api/keys')).json()).keys")
         assert keys[0]["ipWhitelist"] == ["127.0.0.1", "10.0.0.0/8"]
+        assert keys[0]["models"] == ["oa-p*", "oa-tool"]
         assert keys[0]["rpmLimit"] == 60
+        async with httpx.AsyncClient(base_url=web_server.url) as http:
+            r = await http.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
+        assert [m["id"] for m in r.json()["data"]] == ["oa-plain", "oa-tool"]
 
         # Revoke and reactivate.
         page.once("dialog", lambda d: asyncio.ensure_future(d.accept("testing")))

@@ -220,12 +220,12 @@ async def v1_images(request: Request) -> Any:
 
 async def _count(request: Request, fmt: Format | None) -> Any:
     portal: Portal = request.app.state.portal
-    await chat_principal(request, portal)
+    principal = await chat_principal(request, portal)
     try:
         raw = await request.body()
     except ClientDisconnect:
         raise PortalError(*DISCONNECTED) from None
-    count = await gateway_of(portal).count_prompt(raw, fmt)
+    count = await gateway_of(portal).count_prompt(principal, raw, fmt)
     return FastJSONResponse({"input_tokens": count})
 
 
@@ -276,7 +276,7 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
                 "owned_by": m.owned_by,
                 "capabilities": gateway.registry.capabilities(m),
             }
-            for m in gateway.models()
+            for m in gateway.models(principal)
         ],
     }
 
@@ -287,7 +287,7 @@ async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[st
     return {
         "data": [
             {"id": m.id, "owned_by": m.owned_by, "capabilities": gateway.registry.capabilities(m)}
-            for m in gateway.models()
+            for m in gateway.models(principal)
         ]
     }
 

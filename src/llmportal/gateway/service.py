@@ -58,6 +58,7 @@ CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never se
 DISCONNECTED = (CLIENT_DISCONNECTED, "Client disconnected")
 RESERVE_ATTEMPTS = 3
 T = TypeVar("T")
+R = TypeVar("R", EmbeddingRequest, ImageRequest)
 
 
 @contextlib.asynccontextmanager
@@ -81,6 +82,13 @@ async def recorded(done: Completion) -> AsyncIterator[None]:
     except BaseException as exc:
         await done.fail(500, f"Gateway error: {type(exc).__name__}")
         raise
+
+
+def check_model_allowed(principal: Principal, model: str) -> None:
+    """The model id the client asked for against the caller's allow-lists: checked before
+    anything is reserved, called or recorded."""
+    if not principal.may_use_model(model):
+        raise PortalError(403, f"Model '{model}' is not allowed for this API key")
 
 
 class Parsed(NamedTuple):
@@ -118,8 +126,12 @@ class GatewayService:
         registry = Registry(settings.catalog, settings.default_max_tokens)
         return cls(settings, registry, sink, services, router)
 
-    def models(self) -> list[ModelConfig]:
-        return list(self.registry.models.values())
+    def models(self, principal: Principal | None = None) -> list[ModelConfig]:
+        """The configured models; with a principal, only those its allow-lists let it use."""
+        models = self.registry.models.values()
+        if principal is None:
+            return list(models)
+        return [m for m in models if principal.may_use_model(m.id)]
 
     async def warm_up(self) -> None:
         """Load the in-process model(s) ahead of the first request; a failure is logged here
@@ -161,11 +173,14 @@ class GatewayService:
         except FormatError as exc:
             await self._reject(body, principal, 400, str(exc))
             raise PortalError(400, str(exc)) from exc
+        check_model_allowed(principal, req.model)
         include_usage = chosen == "anthropic" or openai.wants_stream_usage(body)
         echoed = responses.echo(body) if chosen == "responses" else None
         return Parsed(chosen, req, include_usage, echoed)
 
-    async def count_prompt(self, raw: bytes, fmt: Format | None = None) -> int:
+    async def count_prompt(
+        self, principal: Principal, raw: bytes, fmt: Format | None = None
+    ) -> int:
         """The prompt tokens of a completion body, counted as the quota counts them (the
         model's tokenizer, over the messages, system prompt and tool definitions). Counting
         calls no model: nothing is recorded for usage."""
@@ -177,6 +192,7 @@ class GatewayService:
             req: ChatRequest = FORMATS[chosen].parse_request(body)
         except FormatError as exc:
             raise PortalError(400, str(exc)) from exc
+        check_model_allowed(principal, req.model)
         model = self.registry.model(req.model)
         return await self.count_tokens(model.id, prompt_text(req))
 
@@ -316,7 +332,7 @@ class GatewayService:
         answer is over (a stream: at its end)."""
         assert done.model is not None
         failure: UpstreamError | None = None
-        for model in self.registry.candidates(done.model):
+        for model in self._candidates(done.principal, done.model):
             tried: set[str] = set()
             while True:
                 try:
@@ -346,6 +362,12 @@ class GatewayService:
                 return result, lease
         assert failure is not None
         raise failure
+
+    def _candidates(self, principal: Principal, model: ModelConfig) -> list[ModelConfig]:
+        """The model, then the fallbacks the caller may use: a fallback outside its
+        allow-list is skipped, never a way around it."""
+        first, *fallbacks = self.registry.candidates(model)
+        return [first, *(m for m in fallbacks if principal.may_use_model(m.id))]
 
     async def stream(self, principal: Principal, req: ChatRequest) -> Relay:
         """Open the stream: failures before the first event raise PortalError (502/504/...);
@@ -432,15 +454,17 @@ class GatewayService:
     # -- embeddings ----------------------------------------------------------------------
 
     async def _parsed(
-        self, principal: Principal, raw: bytes, parse: Callable[[dict[str, Any]], T]
-    ) -> T:
+        self, principal: Principal, raw: bytes, parse: Callable[[dict[str, Any]], R]
+    ) -> R:
         """parse(body); a body that does not parse is a recorded 400 naming the field."""
         body = await self._body(principal, raw)
         try:
-            return parse(body)
+            req = parse(body)
         except FormatError as exc:
             await self._reject(body, principal, 400, str(exc))
             raise PortalError(400, str(exc)) from exc
+        check_model_allowed(principal, req.model)
+        return req
 
     async def embed(self, principal: Principal, raw: bytes) -> tuple[EmbeddingRequest, Embeddings]:
         """An embeddings body -> its vectors, metered as prompt tokens like a completion's

@@ -20,6 +20,7 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     permissions: Mapped[list[str] | None] = mapped_column(JSON)  # None: every permission
     ip_whitelist: Mapped[list[str] | None] = mapped_column(JSON)  # None or []: any address
+    models: Mapped[list[str] | None] = mapped_column(JSON)  # None: every model; ids and globs
     daily_limit: Mapped[int | None] = mapped_column(BigInteger)  # tokens per UTC day
     monthly_limit: Mapped[int | None] = mapped_column(BigInteger)  # tokens per calendar month
     rpm_limit: Mapped[int | None] = mapped_column(Integer)

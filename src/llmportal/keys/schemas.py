@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llmportal.deps import PERMISSIONS
 from llmportal.keys.models import ApiKey
+from llmportal.model_allowlist import MODELS_MAX, normalize_models
 from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.usage.schemas import UsageDay
 from llmportal.users.schemas import iso
@@ -60,6 +61,7 @@ class KeyFields(BaseModel):
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     permissions: list[str] | None = Field(default=None, max_length=len(PERMISSIONS) * 4)
     ipWhitelist: list[str] | None = Field(default=None, max_length=WHITELIST_MAX)
+    models: list[str] | None = Field(default=None, max_length=MODELS_MAX)
     dailyLimit: int | None = TokenLimit
     monthlyLimit: int | None = TokenLimit
     rpmLimit: int | None = Field(default=None, ge=0, le=RPM_LIMIT_MAX, strict=True)
@@ -86,6 +88,11 @@ class KeyFields(BaseModel):
     @classmethod
     def _whitelist(cls, v: list[str] | None) -> list[str] | None:
         return normalize_networks(v) if v is not None else None
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | None) -> list[str] | None:
+        return normalize_models(v) if v is not None else None
 
     @field_validator("dailyLimit", "monthlyLimit", "rpmLimit")
     @classmethod
@@ -120,6 +127,10 @@ class KeyOut(ResponseModel):
     tier: str
     permissions: list[str] | None = Field(description="null: every permission")
     ipWhitelist: list[str]
+    models: list[str] | None = Field(
+        description="null: every model; otherwise the model ids and fnmatch-style patterns "
+        "(`gpt-4o*`, `local/*`) this key may use"
+    )
     dailyLimit: int | None
     monthlyLimit: int | None
     rpmLimit: int | None
@@ -180,6 +191,7 @@ def key_out(key: ApiKey, *, last_used_at: datetime | None = None) -> dict[str, A
         "tier": key.tier,
         "permissions": key.permissions,
         "ipWhitelist": key.ip_whitelist or [],
+        "models": key.models,
         "dailyLimit": key.daily_limit,
         "monthlyLimit": key.monthly_limit,
         "rpmLimit": key.rpm_limit,

@@ -51,6 +51,8 @@ def _apply(key: ApiKey, body: KeyFields, fields: set[str]) -> None:
         key.permissions = body.permissions
     if "ipWhitelist" in fields:
         key.ip_whitelist = body.ipWhitelist or None
+    if "models" in fields:
+        key.models = body.models
     if "dailyLimit" in fields:
         key.daily_limit = body.dailyLimit
     if "monthlyLimit" in fields:

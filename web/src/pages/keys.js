@@ -15,7 +15,7 @@ export async function keysPage(main) {
     try {
       const { keys } = await get("/api/keys");
       clear(list, keys.length ? h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Name", "Key", "Status", "Permissions", "Last used", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, h("tr", {}, ["Name", "Key", "Status", "Permissions", "Models", "Last used", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, keys.map((k) => row(k, reload)))) : h("p", { class: "muted" }, "No keys yet. Create one to call the API."));
     } catch (err) {
       alert.show(err.message);
@@ -36,6 +36,7 @@ function row(k, reload) {
     h("td", { "data-label": "Key" }, h("code", {}, k.prefix)),
     h("td", { "data-label": "Status" }, h("span", { class: `badge ${k.status.toLowerCase()}` }, k.status)),
     h("td", { "data-label": "Permissions" }, (k.permissions || []).join(", ")),
+    h("td", { "data-label": "Models" }, k.models ? k.models.join(", ") : h("span", { class: "muted" }, "all")),
     h("td", { "data-label": "Last used" }, fmt.datetime(k.lastUsedAt)),
     h("td", { "data-label": "Actions", class: "actions" },
       act("Usage", () => usageDialog(k)),
@@ -76,6 +77,11 @@ function keyForm(key, reload) {
   const perms = h("fieldset", { class: "checks" }, h("legend", {}, "Permissions"),
     PERMISSIONS.map((p) => h("label", {}, h("input", { type: "checkbox", value: p, checked: key ? key.permissions.includes(p) : p === "chat" }), ` ${p}`)));
   const ips = field("IP whitelist", { type: "textarea", rows: 2, value: (key?.ipWhitelist || []).join("\n") }, "One address or CIDR range a line; empty allows any address.");
+  const modelsHint = "Model ids or patterns (gpt-4o*, local/*, *-mini), comma-separated; empty allows every model.";
+  const models = field("Allowed models", { maxlength: 20000, value: (key?.models || []).join(", "), placeholder: "every model" }, modelsHint);
+  get("/api/chat/models").then(({ data }) => {
+    if (data.length) models.querySelector(".hint").textContent = `${modelsHint} Available: ${data.map((m) => m.id).join(", ")}.`;
+  }).catch(() => {});
   const limits = [
     field("Daily token limit", { type: "number", min: 0, value: key?.dailyLimit ?? "" }),
     field("Monthly token limit", { type: "number", min: 0, value: key?.monthlyLimit ?? "" }),
@@ -84,7 +90,7 @@ function keyForm(key, reload) {
   const expires = field("Expires in days", { type: "number", min: 1, max: 3650 }, key ? `Now: ${key.expiresAt ? fmt.date(key.expiresAt) : "never"}. Leave empty to keep it.` : "Empty: never expires.");
   const submit = h("button", { type: "submit", class: "primary" }, key ? "Save" : "Create key");
   const num = (f) => (f.input.value === "" ? null : Number(f.input.value));
-  const form = h("form", { class: "stack" }, alert, name, description, perms, ips, h("div", { class: "grid3" }, limits), expires, submit);
+  const form = h("form", { class: "stack" }, alert, name, description, perms, ips, models, h("div", { class: "grid3" }, limits), expires, submit);
   const dlg = dialog(key ? `Edit ${key.name}` : "Create an API key", form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -94,6 +100,7 @@ function keyForm(key, reload) {
         description: description.input.value.trim() || null,
         permissions: [...perms.querySelectorAll("input:checked")].map((i) => i.value),
         ipWhitelist: ips.input.value.split(/[\s,]+/).filter(Boolean),
+        models: allowedModels(models.input.value),
         dailyLimit: num(limits[0]),
         monthlyLimit: num(limits[1]),
         rpmLimit: num(limits[2]),
@@ -111,6 +118,12 @@ function keyForm(key, reload) {
     }, alert);
   });
   name.input.focus();
+}
+
+// "gpt-4o*, local/*" -> ["gpt-4o*", "local/*"]; nothing -> null (every model).
+function allowedModels(text) {
+  const list = text.split(/[\s,]+/).filter(Boolean);
+  return list.length ? list : null;
 }
 
 async function usageDialog(k) {
