@@ -40,6 +40,12 @@ class RecordingQuota:
     async def remaining(self, principal: Principal) -> int | None:
         return None
 
+    async def try_reserve(self, principal: Principal, estimated_tokens: int) -> str:
+        return await self.reserve(principal, estimated_tokens)
+
+    def limited(self, principal: Principal) -> bool:
+        return False
+
 
 @pytest.fixture
 def quota(gw_portal: Portal) -> RecordingQuota:
