@@ -6,18 +6,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from llmportal.db import create_engine
+from llmportal.migrations import include_object
 from llmportal.models import Base
 
 target_metadata = Base.metadata
-
-
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, _: object) -> bool:
-    """Keep hand-written, dialect-specific objects (0002_library_fts) out of autogenerate."""
-    if type_ == "table" and name and name.startswith("content_items_fts"):
-        return False
-    return not (
-        type_ in ("column", "index") and name in ("search_vector", "ix_content_items_search_vector")
-    )
 
 
 def _run(connection: Connection) -> None:
@@ -26,7 +18,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=_include_object,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
