@@ -75,12 +75,12 @@ class People:
         await factories.login(client, found.email)
         return Person(found, client)
 
-    async def team(self, name: str = "Acme") -> Team:
+    async def team(self, name: str = "Acme", plan: str | None = None) -> Team:
         portal: Portal = self.app.state.portal
-        owner = await self.person(name="Olive Owner")
+        owner = await self.person(name="Olive Owner", plan=plan)
         org = await create_org(owner.client, name)
-        admin = await self.person(name="Adam Admin")
-        member = await self.person(name="Mia Member")
+        admin = await self.person(name="Adam Admin", plan=plan)
+        member = await self.person(name="Mia Member", plan=plan)
         await add_member(portal, org["id"], admin.user, "ADMIN")
         await add_member(portal, org["id"], member.user, "MEMBER")
         return Team(org["id"], owner, admin, member, await self.person(name="Otto Outsider"))
@@ -115,7 +115,8 @@ def _gateway_config(fake_url: str) -> str:
         f'[[providers]]\nid = "fake"\ntype = "openai"\nbase_url = "{fake_url}/v1"\n'
         'api_key = "sk-fake"\ntimeout_s = 10\n'
         '[[models]]\nid = "priced"\nprovider = "fake"\nupstream_model = "plain"\n'
-        "input_cost_per_mtok = 2.0\noutput_cost_per_mtok = 6.0\n"
+        # Dear, so that one fake answer (11 + 6 tokens) costs cents: $0.22 + $0.36.
+        "input_cost_per_mtok = 20000.0\noutput_cost_per_mtok = 60000.0\n"
     )
 
 
