@@ -130,3 +130,27 @@ async def test_without_the_channel_no_lookup_is_served_from_the_cache(
         await _revoke_behind_the_portals_back(pair.a, key_id)
         # Redis is away (limits count in the process); b reads the key from the database.
         assert await _profile(pair.cb, secret) == (401, {"error": "API key revoked"})
+
+
+async def test_org_key_changes_on_one_instance_are_refused_by_the_other_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with two_instances(database_url, tmp_path) as pair:
+        user = await factories.create_user(pair.a)
+        await factories.login(pair.ca, user.email)
+        org = (await pair.ca.post("/api/orgs", json={"name": "Acme"})).json()
+        keys = f"/api/orgs/{org['id']}/keys"
+        created = (await pair.ca.post(keys, json={"name": "shared"})).json()
+        models = {"Authorization": f"Bearer {created['key']}"}
+        assert (await pair.cb.get("/v1/models", headers=models)).status_code == 200  # cached
+        r = await pair.ca.post(f"{keys}/{created['id']}/revoke", json={"reason": "leaked"})
+        assert r.status_code == 200, r.text
+        r = await pair.cb.get("/v1/models", headers=models)
+        assert (r.status_code, r.json()) == (401, {"error": "API key revoked"})
+
+        other = (await pair.ca.post(keys, json={"name": "second"})).json()
+        models = {"Authorization": f"Bearer {other['key']}"}
+        assert (await pair.cb.get("/v1/models", headers=models)).status_code == 200
+        assert (await pair.ca.delete(f"/api/orgs/{org['id']}")).status_code == 200
+        r = await pair.cb.get("/v1/models", headers=models)
+        assert (r.status_code, r.json()) == (401, {"error": "Invalid API key"})
