@@ -26,6 +26,8 @@ DOMAINS = [
     "llmportal.usage.endpoints",
     "llmportal.billing.endpoints",
     "llmportal.keys.endpoints",
+    "llmportal.orgs.endpoints",
+    "llmportal.orgs.key_endpoints",
     "llmportal.quota.service",
     "llmportal.usage.writer",  # before the gateway: it starts first and stops last
     "llmportal.gateway.endpoints",

@@ -288,7 +288,7 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=600.0, gt=0)
     # Per-rule overrides of the account endpoints' limits, e.g. {"login": 100} behind a NAT
     # where many users share one address (rules: register, resend-verification,
-    # forgot-password, login, 2fa, password-change).
+    # forgot-password, login, 2fa, password-change, org-invite).
     rate_limits: dict[str, int] = Field(default_factory=dict)
     login_max_failures: int = Field(default=10, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)

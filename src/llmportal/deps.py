@@ -61,6 +61,11 @@ class Principal:
     def via_key(self) -> bool:
         return self.api_key is not None
 
+    @property
+    def org_id(self) -> str | None:
+        """The organization whose key authenticated this call, if any."""
+        return getattr(self.api_key, "org_id", None) if self.api_key is not None else None
+
     def has_permission(self, permission: str) -> bool:
         if self.api_key is None:
             return True
@@ -142,7 +147,21 @@ async def current_principal(request: Request, db: DbSession, portal: PortalDep) 
     return await resolve_principal(request, portal, db)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+# Any caller, an organization's key included: for the model lists, which show nothing personal.
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+
+ORG_KEY_REFUSED = "An organization API key can only call the model endpoints"
+
+
+async def personal_principal(principal: AnyPrincipal) -> Principal:
+    # An org key is shared by the org's members, and its principal is the member who created
+    # it: it must not reach that member's own chats, files, library, profile or billing.
+    if principal.org_id is not None:
+        raise PortalError(403, ORG_KEY_REFUSED)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(personal_principal)]
 
 
 async def current_user(principal: CurrentPrincipal) -> User:

@@ -10,5 +10,6 @@ from llmportal.db import Base
 from llmportal.files.models import StoredFile
 from llmportal.keys.models import ApiKey
 from llmportal.library.models import Collection, CollectionItem, ContentItem
+from llmportal.orgs.models import Organization, OrgInvitation, OrgMember
 from llmportal.usage.models import UsageDaily, UsageRecord
 from llmportal.users.models import User

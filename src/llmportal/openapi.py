@@ -24,7 +24,8 @@ from llmportal.deps import browser_principal, current_principal, db_session
 
 DESCRIPTION = """\
 The llmportal API: accounts, chat completions (OpenAI and Anthropic formats), chat history, API
-keys, usage, billing, files, the library and canvas documents.
+keys, organizations (members, invitations, org keys), usage, billing, files, the library and
+canvas documents.
 
 Authenticate with the session cookie that `POST /api/auth/login` sets, or with an API key as
 `Authorization: Bearer sk-live-...` (or `x-api-key`). Every error body is `{"error": "message"}`
@@ -199,7 +200,7 @@ def _implied_errors(
         codes.append(401)
     if authenticated or method not in ("GET", "HEAD"):
         codes.append(403)  # the cross-origin check refuses unsafe cookie requests
-    if route.dependant.path_params:
+    if route.param_convertors:  # a path parameter, read by the route or a dependency
         codes.append(404)
     if authenticated:
         codes.append(429)  # an API key's rpmLimit

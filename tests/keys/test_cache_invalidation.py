@@ -157,3 +157,27 @@ async def test_a_model_list_change_on_one_instance_applies_on_the_other_at_once(
         r = await pair.ca.patch(f"/api/keys/{key_id}", json={"models": ["oa-*"]})
         assert r.status_code == 200, r.text
         assert await listed_by_b() == ["oa-unused"]
+
+
+async def test_org_key_changes_on_one_instance_are_refused_by_the_other_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with two_instances(database_url, tmp_path) as pair:
+        user = await factories.create_user(pair.a)
+        await factories.login(pair.ca, user.email)
+        org = (await pair.ca.post("/api/orgs", json={"name": "Acme"})).json()
+        keys = f"/api/orgs/{org['id']}/keys"
+        created = (await pair.ca.post(keys, json={"name": "shared"})).json()
+        models = {"Authorization": f"Bearer {created['key']}"}
+        assert (await pair.cb.get("/v1/models", headers=models)).status_code == 200  # cached
+        r = await pair.ca.post(f"{keys}/{created['id']}/revoke", json={"reason": "leaked"})
+        assert r.status_code == 200, r.text
+        r = await pair.cb.get("/v1/models", headers=models)
+        assert (r.status_code, r.json()) == (401, {"error": "API key revoked"})
+
+        other = (await pair.ca.post(keys, json={"name": "second"})).json()
+        models = {"Authorization": f"Bearer {other['key']}"}
+        assert (await pair.cb.get("/v1/models", headers=models)).status_code == 200
+        assert (await pair.ca.delete(f"/api/orgs/{org['id']}")).status_code == 200
+        r = await pair.cb.get("/v1/models", headers=models)
+        assert (r.status_code, r.json()) == (401, {"error": "Invalid API key"})

@@ -35,6 +35,9 @@ class Rule:
     permission: str | None = None  # what an API key needs
     body: Any = None  # a valid JSON body, so validation cannot answer before the owner check
     query: dict[str, str] = field(default_factory=dict)
+    # A path parameter filled from another entry of World.ids than its own name, e.g. the
+    # org routes' {key_id} from "org_key_id" (an org key, not the personal one /api/keys names).
+    ids: dict[str, str] = field(default_factory=dict)
 
 
 PUBLIC = Rule("public")
@@ -53,6 +56,10 @@ def files(**kw: Any) -> Rule:
 
 def library(**kw: Any) -> Rule:
     return Rule("user", "library", **kw)
+
+
+def org_key(**kw: Any) -> Rule:
+    return Rule("browser", ids={"key_id": "org_key_id"}, **kw)
 
 
 COMPLETION = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -120,6 +127,32 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/keys/{key_id}/reactivate"): BROWSER,
     ("GET", "/api/keys/{key_id}/usage"): BROWSER,
     ("GET", "/api/keys/{key_id}/requests"): BROWSER,
+    # organizations: browser sessions only; non-members get 404 for everything of an org
+    ("GET", "/api/orgs"): BROWSER,
+    ("POST", "/api/orgs"): Rule("browser", body={"name": "sweep"}),
+    ("POST", "/api/orgs/invitations/accept"): Rule("browser", body={"token": "sweep"}),
+    ("GET", "/api/orgs/{org_id}"): BROWSER,
+    ("PATCH", "/api/orgs/{org_id}"): Rule("browser", body={"name": "taken over"}),
+    ("DELETE", "/api/orgs/{org_id}"): BROWSER,
+    ("POST", "/api/orgs/{org_id}/leave"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/members"): BROWSER,
+    ("PATCH", "/api/orgs/{org_id}/members/{user_id}"): Rule("browser", body={"role": "MEMBER"}),
+    ("DELETE", "/api/orgs/{org_id}/members/{user_id}"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/invitations"): BROWSER,
+    ("POST", "/api/orgs/{org_id}/invitations"): Rule("browser", body={"email": "x@example.com"}),
+    ("DELETE", "/api/orgs/{org_id}/invitations/{invitation_id}"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/keys"): BROWSER,
+    ("POST", "/api/orgs/{org_id}/keys"): Rule("browser", body={"name": "taken over"}),
+    ("GET", "/api/orgs/{org_id}/keys/{key_id}"): org_key(),
+    ("PATCH", "/api/orgs/{org_id}/keys/{key_id}"): org_key(body={"name": "taken over"}),
+    ("DELETE", "/api/orgs/{org_id}/keys/{key_id}"): org_key(),
+    ("POST", "/api/orgs/{org_id}/keys/{key_id}/regenerate"): org_key(),
+    ("POST", "/api/orgs/{org_id}/keys/{key_id}/revoke"): org_key(body={"reason": "sweep"}),
+    ("POST", "/api/orgs/{org_id}/keys/{key_id}/reactivate"): org_key(),
+    ("GET", "/api/orgs/{org_id}/keys/{key_id}/usage"): org_key(),
+    ("GET", "/api/orgs/{org_id}/keys/{key_id}/requests"): org_key(),
+    ("GET", "/api/orgs/{org_id}/usage"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/usage/requests"): BROWSER,
     # completions
     ("POST", "/api/chat/completions"): chat(body=COMPLETION),
     ("POST", "/v1/chat/completions"): chat(body=COMPLETION),
@@ -273,6 +306,13 @@ async def _own_everything(c: httpx.AsyncClient, user_id: str) -> dict[str, str]:
         await c.post(f"/api/collections/{collection['id']}/items", json={"itemId": item["id"]}), 201
     )
     _ok(await c.put(f"/api/canvas/{session['id']}", json={"title": "doc", "content": "text"}), 201)
+    org = _ok(await c.post("/api/orgs", json={"name": "mine"}), 201)
+    ids["org_id"] = org["id"]
+    org_key = _ok(await c.post(f"/api/orgs/{org['id']}/keys", json={"name": "org sweep"}), 201)
+    ids["org_key_id"] = org_key["id"]
+    invited = {"email": "guest@example.com", "role": "ADMIN"}
+    invitation = _ok(await c.post(f"/api/orgs/{org['id']}/invitations", json=invited), 201)
+    ids["invitation_id"] = invitation["id"]
     return ids
 
 
@@ -295,6 +335,7 @@ async def world(full_app: FastAPI, full_portal: Portal) -> AsyncIterator[World]:
         intruder_key = (await _key(intruder, ALL_PERMISSIONS))["key"]
         own_item = _ok(await intruder.post("/api/stuff", json={"type": "NOTE", "title": "b"}), 201)
         ids["own_item"] = own_item["id"]
+        ids["own_org"] = _ok(await intruder.post("/api/orgs", json={"name": "theirs"}), 201)["id"]
         own_coll = _ok(await intruder.post("/api/collections", json={"name": "b"}), 201)
         ids["own_collection"] = own_coll["id"]
         plans = _ok(await owner.get("/api/billing/plans"))["plans"]
@@ -326,9 +367,10 @@ async def _call(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     body = _fill(rule.body, ids)
+    path_ids = {**ids, **{param: ids[name] for param, name in rule.ids.items()}}
     return await client.request(
         method,
-        _fill(path, ids),
+        _fill(path, path_ids),
         json=body if body is not None else None,
         params=_fill(rule.query, ids),
         headers=headers,
@@ -372,6 +414,21 @@ async def test_another_users_ids_are_404_by_session(world: World) -> None:
         r = await _call(world.intruder, method, path, rule, world.ids)
         failures.append(_error(r, 404, f"{method} {path} as another user"))
     assert [f for f in failures if f] == []
+    await _owner_still_has_everything(world)
+
+
+async def test_another_orgs_ids_under_the_callers_own_org_are_404(world: World) -> None:
+    """The intruder owns an org of their own: naming it in the path, with the first user's org
+    key, member and invitation ids after it, finds nothing."""
+    failures = []
+    for (method, path), rule in sorted(ROUTES.items()):
+        if not path.startswith("/api/orgs/{org_id}/") or path.count("{") < 2:
+            continue
+        ids = {**world.ids, "org_id": world.ids["own_org"]}
+        r = await _call(world.intruder, method, path, rule, ids)
+        failures.append(_error(r, 404, f"{method} {path} under the caller's own org"))
+    assert [f for f in failures if f] == []
+    assert len(failures) >= 10  # the org key, member and invitation routes were all visited
     await _owner_still_has_everything(world)
 
 
@@ -463,6 +520,8 @@ async def _owner_still_has_everything(world: World) -> None:
         f"/api/stuff/download/{ids['user_id']}/{ids['filename']}",
         f"/api/collections/{ids['collection_id']}",
         f"/api/canvas/{ids['session_id']}",
+        f"/api/orgs/{ids['org_id']}",
+        f"/api/orgs/{ids['org_id']}/keys/{ids['org_key_id']}",
     ]
     for path in checks:
         r = await world.owner.get(path)
@@ -471,5 +530,11 @@ async def _owner_still_has_everything(world: World) -> None:
     assert key["name"] == "sweep chat+images+vision+files+library" and key["status"] == "ACTIVE"
     session = (await world.owner.get(f"/api/chat/sessions/{ids['session_id']}")).json()
     assert session.get("title", session.get("session", {}).get("title")) == "mine"
+    org = (await world.owner.get(f"/api/orgs/{ids['org_id']}")).json()
+    assert (org["name"], org["role"], org["memberCount"]) == ("mine", "OWNER", 1)
+    org_key = (await world.owner.get(f"/api/orgs/{ids['org_id']}/keys/{ids['org_key_id']}")).json()
+    assert (org_key["name"], org_key["status"]) == ("org sweep", "ACTIVE")
+    invitations = (await world.owner.get(f"/api/orgs/{ids['org_id']}/invitations")).json()
+    assert [i["id"] for i in invitations["invitations"]] == [ids["invitation_id"]]
     methods = (await world.owner.get("/api/billing/payment-methods")).json()["paymentMethods"]
     assert [m["id"] for m in methods] == [ids["pm_id"]]

@@ -43,7 +43,7 @@ EMAIL = "fuzz@example.com"
 EXAMPLES_PER_OPERATION = int(os.environ.get("LLMPORTAL_FUZZ_EXAMPLES", "15"))
 STATEFUL_SCENARIOS = int(os.environ.get("LLMPORTAL_FUZZ_SCENARIOS", "60"))
 # The resources a user creates, reads, changes and deletes: where links lead somewhere.
-RESOURCES = r"^/api/(stuff|collections|canvas|chat/(sessions|messages|attachments)|files|keys)"
+RESOURCES = r"^/api/(stuff|collections|canvas|chat/(sessions|messages|attachments)|files|keys|orgs)"
 # Ending the session or changing the password would log the fuzzer out for the operations after.
 SKIPPED = {("POST", "/api/auth/logout"), ("POST", "/api/user/password")}
 CHECKS = [

@@ -1,11 +1,14 @@
 // The single-page app: a tiny History API router, the app shell and the session state.
 import { get, post, setUnauthorizedHandler } from "./api.js";
 import { clear, h, toast } from "./dom.js";
+import { forgetOrgs, loadOrgs, orgSwitcher } from "./orgs.js";
 import * as auth from "./pages/auth.js";
 import { billingPage } from "./pages/billing.js";
 import { chatPage } from "./pages/chat.js";
 import { keysPage } from "./pages/keys.js";
+import { acceptInvitationPage } from "./pages/invitation.js";
 import { libraryPage } from "./pages/library.js";
+import { orgsPage } from "./pages/orgs.js";
 import { settingsPage } from "./pages/settings.js";
 import { usagePage } from "./pages/usage.js";
 
@@ -17,10 +20,12 @@ const PUBLIC = {
   "/verify-email": auth.verifyEmailPage,
   "/forgot-password": auth.forgotPasswordPage,
   "/reset-password": auth.resetPasswordPage,
+  "/accept-invitation": acceptInvitationPage,
 };
 const PRIVATE = [
   ["/chat", "Chat", chatPage],
   ["/keys", "API keys", keysPage],
+  ["/orgs", "Organizations", orgsPage],
   ["/usage", "Usage", usagePage],
   ["/billing", "Billing", billingPage],
   ["/library", "Library", libraryPage],
@@ -46,7 +51,9 @@ async function loadUser() {
   } catch {
     state.user = null;
     localStorage.removeItem(SIGNED_IN);
+    return;
   }
+  await loadOrgs();
 }
 
 let cleanup = null;
@@ -56,7 +63,7 @@ async function render() {
   cleanup = null;
   const root = document.getElementById("app");
   const path = location.pathname.replace(/\/+$/, "") || "/";
-  const ctx = { navigate, state, params: new URLSearchParams(location.search), path };
+  const ctx = { navigate, state, params: new URLSearchParams(location.search), path, refresh: render };
   if (PUBLIC[path]) {
     if (state.user && (path === "/login" || path === "/register")) return navigate("/chat", { replace: true });
     const main = h("main", { id: "main", class: "auth-main", tabindex: "-1" });
@@ -99,7 +106,7 @@ function shell(active) {
     ),
     h("li", {}, h("button", { type: "button", class: "ghost", onClick: logout }, "Sign out")),
   );
-  const nav = h("nav", { class: "topnav", "aria-label": "Main" }, h("a", { class: "brand", href: "/chat" }, "LLM Portal"), menu, links);
+  const nav = h("nav", { class: "topnav", "aria-label": "Main" }, h("a", { class: "brand", href: "/chat" }, "LLM Portal"), orgSwitcher(() => render()), menu, links);
   return h("header", { class: "top" }, nav);
 }
 
@@ -111,6 +118,7 @@ async function logout() {
   }
   state.user = null;
   localStorage.removeItem(SIGNED_IN);
+  forgetOrgs();
   navigate("/login");
 }
 

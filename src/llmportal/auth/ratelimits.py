@@ -28,6 +28,8 @@ LOGIN = Rule("login", 20, 5 * 60, "login attempts")
 # Per user: guesses at a password or 2FA code from inside a session.
 SECOND_FACTOR = Rule("2fa", 10, 15 * 60, "two-factor attempts")
 PASSWORD_CHANGE = Rule("password-change", 10, 15 * 60, "password change attempts")
+# Per user: every invitation is an email to an address of the inviter's choosing.
+ORG_INVITE = Rule("org-invite", 30, 60 * 60, "invitations sent")
 
 
 def _wait(seconds: int) -> str:

@@ -81,3 +81,25 @@ def email_changed_notice(public_url: str, to: str, name: str | None, new_email: 
         text=text,
         html=_html(_greeting(name), [message], link, "Open LLM Portal", footer),
     )
+
+
+def org_invitation_email(
+    public_url: str, to: str, org_name: str, inviter: str | None, role: str, token: str
+) -> Email:
+    link = _link(public_url, "accept-invitation", token)
+    who = inviter or "An administrator"
+    lines = [
+        f"{who} invited you to join the organization {org_name} on LLM Portal as {role.lower()}.",
+        f"Sign in (or create an account) with this address, {to}, and open the link to accept.",
+    ]
+    footer = (
+        "The link works once and expires in 7 days. If you do not know this organization, "
+        "ignore this email."
+    )
+    text = f"Hello,\n\n{lines[0]}\n{lines[1]}\n\n{link}\n\n{footer}\n"
+    return Email(
+        to=to,
+        subject=f"Join {org_name} on LLM Portal",
+        text=text,
+        html=_html("Hello,", lines, link, "Accept the invitation", footer),
+    )

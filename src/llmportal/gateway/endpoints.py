@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmportal.deps import CurrentPrincipal, PortalDep, Principal, resolve_principal
+from llmportal.deps import AnyPrincipal, PortalDep, Principal, resolve_principal
 from llmportal.deps import require_permission as _require_permission
 from llmportal.errors import PortalError
 from llmportal.gateway.formats import embeddings, images
@@ -264,7 +264,7 @@ for _path, _endpoint, _answers, _body in (
 
 
 @router.get("/v1/models", response_model=OpenAIModelList)
-async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
+async def v1_models(principal: AnyPrincipal, portal: PortalDep) -> dict[str, Any]:
     gateway = gateway_of(portal)
     return {
         "object": "list",
@@ -282,7 +282,7 @@ async def v1_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str,
 
 
 @router.get("/api/chat/models", response_model=PortalModelList)
-async def chat_models(principal: CurrentPrincipal, portal: PortalDep) -> dict[str, Any]:
+async def chat_models(principal: AnyPrincipal, portal: PortalDep) -> dict[str, Any]:
     gateway = gateway_of(portal)
     return {
         "data": [

@@ -158,6 +158,7 @@ class Completion:
                 "created_at": utcnow(),
                 "user_id": self.principal.user.id,
                 "api_key_id": getattr(api_key, "id", None) if api_key is not None else None,
+                "org_id": self.principal.org_id,
                 "session_id": self.session_id[:32] if self.session_id else None,
                 "request_id": request_id[:64] if request_id else None,
                 "model": self.model.id if self.model else self.model_name,

@@ -246,6 +246,9 @@ class GatewayService:
     ) -> Any:
         if req.session_id is None and not req.attachment_ids:
             return None
+        if principal.org_id is not None:
+            # They would name chats and uploads of the member who created the key.
+            raise PortalError(403, "An organization API key cannot use session_id or attachments")
         link: ChatLink | None = self.services.get("chat_link")
         if link is None:
             raise PortalError(400, "session_id and attachments need the chat domain")

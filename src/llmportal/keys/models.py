@@ -9,11 +9,15 @@ from llmportal.db import Base, IdMixin, TimestampMixin, utcnow
 
 
 class ApiKey(IdMixin, TimestampMixin, Base):
-    """A user's API key. The secret itself is never stored: only its keyed hash and a prefix."""
+    """A user's API key, or an organization's (`org_id` set; `user_id` is then the member who
+    created it). The secret itself is never stored: only its keyed hash and a prefix."""
 
     __tablename__ = "api_keys"
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     prefix: Mapped[str] = mapped_column(String(32))

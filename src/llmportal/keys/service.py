@@ -19,17 +19,23 @@ from llmportal.users.models import User
 
 
 async def list_keys(db: AsyncSession, user_id: str) -> list[ApiKey]:
+    """The user's personal keys (not the org keys they created)."""
     rows = await db.scalars(
         select(ApiKey)
-        .where(ApiKey.user_id == user_id)
+        .where(ApiKey.user_id == user_id, ApiKey.org_id.is_(None))
         .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
     )
     return list(rows)
 
 
 async def get_key(db: AsyncSession, user_id: str, key_id: str) -> ApiKey:
-    """The user's key; another user's key id is indistinguishable from an unknown one."""
-    key = await db.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id))
+    """The user's personal key; another user's key id (or an org key's) is indistinguishable
+    from an unknown one."""
+    key = await db.scalar(
+        select(ApiKey).where(
+            ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.org_id.is_(None)
+        )
+    )
     if key is None:
         raise PortalError(404, "API key not found")
     return key
@@ -77,7 +83,9 @@ async def create_key(
     )
     plan = plan_for(settings, user.plan_tier)
     count = await db.scalar(
-        select(func.count()).select_from(ApiKey).where(ApiKey.user_id == user.id)
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.org_id.is_(None))
     )
     count = count or 0
     if count >= plan.api_keys:
@@ -86,7 +94,21 @@ async def create_key(
             f"Your {plan.name} plan allows {plan.api_keys} API "
             f"{'key' if plan.api_keys == 1 else 'keys'}; delete one or upgrade to create another",
         )
-    key = ApiKey(user_id=user.id, name=body.name, status="ACTIVE", tier=plan.tier)
+    return await add_key(db, secret_key, user, body, tier=plan.tier)
+
+
+async def add_key(
+    db: AsyncSession,
+    secret_key: str,
+    user: User,
+    body: KeyCreate,
+    *,
+    tier: str,
+    org_id: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key, once its owner's cap was checked: the user's own, or an org's (`org_id`)
+    with `user` as the member who created it."""
+    key = ApiKey(user_id=user.id, org_id=org_id, name=body.name, status="ACTIVE", tier=tier)
     _apply(key, body, set(body.model_fields_set) | {"permissions"})
     secret = _new_secret(key, secret_key)
     db.add(key)

@@ -25,12 +25,16 @@ class UsageRecord(IdMixin, Base):
     __table_args__ = (
         Index("ix_usage_records_user_created", "user_id", "created_at"),
         Index("ix_usage_records_key_created", "api_key_id", "created_at"),
+        Index("ix_usage_records_org_created", "org_id", "created_at"),
     )
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # No foreign key: a deleted key's history stays in the user's usage.
     api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # Set for an organization key's usage (user_id is then the member who created the key); no
+    # foreign key either: the history outlives the org.
+    org_id: Mapped[str | None] = mapped_column(String(32))
     session_id: Mapped[str | None] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(200))

@@ -177,7 +177,7 @@ def _values(record: UsageRecord) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
 
 
-_NULLABLE = {"api_key_id", "session_id", "request_id", "provider", "error"}
+_NULLABLE = {"api_key_id", "org_id", "session_id", "request_id", "provider", "error"}
 _TABLE = cast(Table, UsageRecord.__table__)
 _INSERT = insert(_TABLE)
 _DEFAULTS = {

@@ -1,30 +1,46 @@
 // API keys: list with status, create (secret shown once), edit, revoke/reactivate/regenerate/delete, usage.
+// With an org chosen in the switcher: that org's keys (admins and owners change them, members read).
 import { del, get, patch, post } from "../api.js";
 import { alertBox, barChart, busy, clear, copyText, dialog, field, fmt, h } from "../dom.js";
+import { canManage, loadOrgs, selectedOrg } from "../orgs.js";
 
 const PERMISSIONS = ["chat", "images", "vision", "files", "library"];
 
-export async function keysPage(main) {
+export async function keysPage(main, { refresh }) {
+  const org = selectedOrg();
+  const base = org ? `/api/orgs/${org.id}/keys` : "/api/keys";
+  const manage = canManage(org);
   const alert = alertBox();
   const list = h("div", { class: "key-list" });
-  const create = h("button", { type: "button", class: "primary" }, "+ Create key");
-  main.append(h("div", { class: "page-head" }, h("h1", {}, "API keys"), create), alert, list);
-  create.addEventListener("click", () => keyForm(null, reload));
+  const create = h("button", { type: "button", class: "primary", hidden: !manage }, "+ Create key");
+  const title = org ? `API keys of ${org.name}` : "API keys";
+  const note = org
+    ? h("p", { class: "muted" }, manage
+      ? "Keys of the organization: they keep working when the member who created them leaves."
+      : "Keys of the organization. Admins and owners create and change them.")
+    : null;
+  main.append(h("div", { class: "page-head" }, h("h1", {}, title), create), note, alert, list);
+  create.addEventListener("click", () => keyForm(null, reload, base));
 
   async function reload() {
     try {
-      const { keys } = await get("/api/keys");
+      const { keys } = await get(base);
+      const columns = ["Name", "Key", "Status", "Permissions", "Models", org ? "Created by" : null, "Last used", "Actions"].filter(Boolean);
       clear(list, keys.length ? h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Name", "Key", "Status", "Permissions", "Models", "Last used", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, keys.map((k) => row(k, reload)))) : h("p", { class: "muted" }, "No keys yet. Create one to call the API."));
+        h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, keys.map((k) => row(k, reload, base, org, manage)))) : h("p", { class: "muted" }, manage ? "No keys yet. Create one to call the API." : "This organization has no keys yet."));
     } catch (err) {
+      if (org && err.status === 404) {
+        await loadOrgs(); // no longer a member: back to personal
+        return refresh();
+      }
       alert.show(err.message);
     }
   }
   await reload();
 }
 
-function row(k, reload) {
+function row(k, reload, base, org, manage) {
   const act = (label, fn, cls = "ghost") => {
     const b = h("button", { type: "button", class: cls }, label);
     b.addEventListener("click", () => busy(b, fn));
@@ -35,31 +51,34 @@ function row(k, reload) {
     h("td", { "data-label": "Name" }, h("strong", {}, k.name), k.description ? h("div", { class: "muted" }, k.description) : null),
     h("td", { "data-label": "Key" }, h("code", {}, k.prefix)),
     h("td", { "data-label": "Status" }, h("span", { class: `badge ${k.status.toLowerCase()}` }, k.status)),
-    h("td", { "data-label": "Permissions" }, (k.permissions || []).join(", ")),
+    h("td", { "data-label": "Permissions" }, k.permissions ? k.permissions.join(", ") : "all"),
     h("td", { "data-label": "Models" }, k.models ? k.models.join(", ") : h("span", { class: "muted" }, "all")),
+    org ? h("td", { "data-label": "Created by" }, k.createdBy ? k.createdBy.name || k.createdBy.email : "—") : null,
     h("td", { "data-label": "Last used" }, fmt.datetime(k.lastUsedAt)),
     h("td", { "data-label": "Actions", class: "actions" },
-      act("Usage", () => usageDialog(k)),
-      act("Edit", () => keyForm(k, reload)),
-      revoked
-        ? act("Reactivate", async () => { await post(`/api/keys/${k.id}/reactivate`); await reload(); })
-        : act("Revoke", async () => {
-            const reason = prompt(`Revoke "${k.name}"? Optional reason:`, "");
-            if (reason === null) return;
-            await post(`/api/keys/${k.id}/revoke`, reason ? { reason } : {});
-            await reload();
-          }),
-      act("Regenerate", async () => {
-        if (!confirm(`Regenerate "${k.name}"? The current secret stops working at once.`)) return;
-        const res = await post(`/api/keys/${k.id}/regenerate`);
-        showSecret(res.key, "Key regenerated");
-        await reload();
-      }),
-      act("Delete", async () => {
-        if (!confirm(`Delete "${k.name}" permanently?`)) return;
-        await del(`/api/keys/${k.id}`);
-        await reload();
-      }, "ghost danger-text")));
+      act("Usage", () => usageDialog(k, base)),
+      manage ? [
+        act("Edit", () => keyForm(k, reload, base)),
+        revoked
+          ? act("Reactivate", async () => { await post(`${base}/${k.id}/reactivate`); await reload(); })
+          : act("Revoke", async () => {
+              const reason = prompt(`Revoke "${k.name}"? Optional reason:`, "");
+              if (reason === null) return;
+              await post(`${base}/${k.id}/revoke`, reason ? { reason } : {});
+              await reload();
+            }),
+        act("Regenerate", async () => {
+          if (!confirm(`Regenerate "${k.name}"? The current secret stops working at once.`)) return;
+          const res = await post(`${base}/${k.id}/regenerate`);
+          showSecret(res.key, "Key regenerated");
+          await reload();
+        }),
+        act("Delete", async () => {
+          if (!confirm(`Delete "${k.name}" permanently?`)) return;
+          await del(`${base}/${k.id}`);
+          await reload();
+        }, "ghost danger-text"),
+      ] : null));
 }
 
 function showSecret(secret, title = "Your new API key") {
@@ -70,12 +89,12 @@ function showSecret(secret, title = "Your new API key") {
   input.select();
 }
 
-function keyForm(key, reload) {
+function keyForm(key, reload, base) {
   const alert = alertBox();
   const name = field("Name", { required: true, maxlength: 100, value: key?.name || "" });
   const description = field("Description", { maxlength: 500, value: key?.description || "" });
   const perms = h("fieldset", { class: "checks" }, h("legend", {}, "Permissions"),
-    PERMISSIONS.map((p) => h("label", {}, h("input", { type: "checkbox", value: p, checked: key ? key.permissions.includes(p) : p === "chat" }), ` ${p}`)));
+    PERMISSIONS.map((p) => h("label", {}, h("input", { type: "checkbox", value: p, checked: key ? (key.permissions || PERMISSIONS).includes(p) : p === "chat" }), ` ${p}`)));
   const ips = field("IP whitelist", { type: "textarea", rows: 2, value: (key?.ipWhitelist || []).join("\n") }, "One address or CIDR range a line; empty allows any address.");
   const modelsHint = "Model ids or patterns (gpt-4o*, local/*, *-mini), comma-separated; empty allows every model.";
   const models = field("Allowed models", { maxlength: 20000, value: (key?.models || []).join(", "), placeholder: "every model" }, modelsHint);
@@ -107,10 +126,10 @@ function keyForm(key, reload) {
       };
       if (expires.input.value) body.expiresInDays = Number(expires.input.value);
       if (key) {
-        await patch(`/api/keys/${key.id}`, body);
+        await patch(`${base}/${key.id}`, body);
         dlg.close();
       } else {
-        const res = await post("/api/keys", body);
+        const res = await post(base, body);
         dlg.close();
         showSecret(res.key);
       }
@@ -126,12 +145,12 @@ function allowedModels(text) {
   return list.length ? list : null;
 }
 
-async function usageDialog(k) {
+async function usageDialog(k, base) {
   const days = h("select", { "aria-label": "Period" }, [7, 30, 90].map((d) => h("option", { value: d, selected: d === 30 || undefined }, `${d} days`)));
   const body = h("div", {});
   dialog(`Usage of ${k.name}`, h("div", { class: "row" }, h("label", {}, "Period ", days)), body);
   const load = async () => {
-    const res = await get(`/api/keys/${k.id}/usage?days=${days.value}`);
+    const res = await get(`${base}/${k.id}/usage?days=${days.value}`);
     clear(body,
       h("div", { class: "stats" },
         stat("Requests", fmt.num(res.stats.totalRequests)),
