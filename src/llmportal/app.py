@@ -27,6 +27,7 @@ DOMAINS = [
     "llmportal.billing.endpoints",
     "llmportal.keys.endpoints",
     "llmportal.quota.service",
+    "llmportal.budgets.service",
     "llmportal.usage.writer",  # before the gateway: it starts first and stops last
     "llmportal.gateway.endpoints",
     "llmportal.chat.endpoints",
