@@ -144,9 +144,10 @@ LIFETIME_TTL_S = 30 * 86400
 
 
 def expiry(t: Tally) -> float:
+    now = time.time()
     if t.end is None:
-        return time.time() + LIFETIME_TTL_S
-    return t.end.timestamp() + EXPIRY_GRACE_S
+        return now + LIFETIME_TTL_S
+    return max(t.end.timestamp(), now) + EXPIRY_GRACE_S
 
 
 # KEYS: the tallies (hashes: s = spent, h = held). ARGV: base, unit, units, each tally's limit.
