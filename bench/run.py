@@ -191,7 +191,7 @@ def portal_env(tmp: Path, port: int, env_extra: dict[str, str]) -> dict[str, str
     return env
 
 
-# Every check a real key meets: permission, IP whitelist, rpm/daily/monthly limits.
+# Every check a real key meets: permission, IP whitelist, rpm/daily/monthly limits, a USD budget.
 KEY_FIELDS: dict[str, Any] = {
     "name": "bench",
     "permissions": ["chat"],
@@ -199,6 +199,8 @@ KEY_FIELDS: dict[str, Any] = {
     "rpmLimit": 1_000_000,
     "dailyLimit": 10**15,
     "monthlyLimit": 10**15,
+    "maxBudget": 1_000_000_000,
+    "budgetPeriod": "monthly",
 }
 
 

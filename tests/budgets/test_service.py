@@ -117,7 +117,7 @@ async def test_a_request_without_an_output_price_is_held_whole_or_refused(
     )
     assert err.headers is None  # a lifetime budget never resets
     assert err.extra["budget"] == {
-        "scope": "API key",
+        "scope": "key",
         "id": who.api_key.id,  # type: ignore[union-attr]
         "maxBudget": 0.5,
         "budgetPeriod": None,

@@ -130,7 +130,7 @@ async def test_near_the_end_max_tokens_is_lowered_then_429(
     assert r.json() == {
         "error": "Budget reached for API key 'wiring': $0.034 of its $0.03 lifetime budget spent",
         "budget": {
-            "scope": "API key",
+            "scope": "key",
             "id": key_id,
             "maxBudget": 0.03,
             "budgetPeriod": None,

@@ -47,7 +47,6 @@ def _key_name(key: Any) -> str:
 KEY = ScopeKind("key", lambda p: p.api_key, lambda p: p.user.id, _key_name, "api_key_id")
 USER = ScopeKind("user", lambda p: p.user, lambda p: p.user.id, lambda _: "your account", "user_id")
 KINDS: list[ScopeKind] = [KEY, USER]
-SCOPE_WORDS = {"key": "API key", "user": "user", "org": "organization"}
 
 
 def scope_of(kind: ScopeKind, row: Any, tag: str, notify: str | None = None) -> Scope | None:

@@ -25,7 +25,7 @@ from llmportal.budgets.alerts import BudgetAlerts
 from llmportal.budgets.money import usd, usd_text
 from llmportal.budgets.periods import period_bounds, period_label, period_words
 from llmportal.budgets.schemas import budget_view
-from llmportal.budgets.scopes import SCOPE_WORDS, Scope, ScopeKind, scope_of, scopes_for
+from llmportal.budgets.scopes import Scope, ScopeKind, scope_of, scopes_for
 from llmportal.budgets.store import (
     FallbackTallyStore,
     MemoryTallyStore,
@@ -145,7 +145,7 @@ class BudgetService:
             retry = max(1, math.ceil((tally.end - now).total_seconds()))
             headers = {"Retry-After": str(retry)}
         detail: dict[str, Any] = {
-            "scope": SCOPE_WORDS.get(scope.kind, scope.kind),
+            "scope": scope.kind,
             "id": scope.owner_id,
             "maxBudget": usd(scope.limit),
             "budgetPeriod": scope.period,
