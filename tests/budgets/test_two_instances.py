@@ -19,7 +19,7 @@ from sqlalchemy import select
 from llmportal.app import create_app
 from llmportal.portal import Portal
 from llmportal.usage.models import UsageRecord
-from tests.conftest import BASE_URL, make_settings
+from tests.conftest import BASE_URL, clear_state, make_settings
 from tests.fixtures import factories, upstreams
 from tests.fixtures.portal_process import Served, portal_env
 from tests.fixtures.upstreams import FakeUpstream, free_port
@@ -76,7 +76,10 @@ async def two_instances(database_url: str, tmp: Path, fake_url: str) -> AsyncIte
                 httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=30) as ca,
                 httpx.AsyncClient(base_url=b.url, timeout=30) as cb,
             ):
-                yield Pair(application.state.portal, ca, cb)
+                try:
+                    yield Pair(application.state.portal, ca, cb)
+                finally:  # no test fixture knows this app: leave no rows for the next test
+                    await clear_state(application.state.portal)
     finally:
         b.stop()
         redis.stop()

@@ -103,7 +103,7 @@ async def test_the_reply_costing_less_gives_the_difference_back(
     assert sent_max_tokens(fake_upstream) == 100  # far from the budget: left as sent
     # Held: the prompt's bytes and 100 output tokens ($0.106); spent: the answer's $0.017.
     assert (await key_json(chat, key_id))["budgetSpend"] == ANSWER_MICROS / 1e6
-    rows = await usage_rows(gw_portal)
+    rows = [r for r in await usage_rows(gw_portal) if r.user_id == gw_user.id]
     assert [r.input_cost_micros + r.output_cost_micros for r in rows] == [ANSWER_MICROS]
 
 
@@ -140,7 +140,7 @@ async def test_near_the_end_max_tokens_is_lowered_then_429(
     }
     assert "retry-after" not in r.headers  # a lifetime budget does not reset
     assert len(fake_upstream.requests) == sent  # refused before the upstream
-    rows = await usage_rows(gw_portal)
+    rows = [row for row in await usage_rows(gw_portal) if row.user_id == gw_user.id]
     assert [(row.http_status, row.error) for row in rows][-1] == (429, r.json()["error"])
 
 
