@@ -192,7 +192,7 @@ def portal_env(tmp: Path, port: int, env_extra: dict[str, str]) -> dict[str, str
 
 
 # Every check a real key meets: permission, IP whitelist, model allow-list (a glob, the
-# costlier match), rpm/daily/monthly limits.
+# costlier match), rpm/daily/monthly limits, a USD budget.
 KEY_FIELDS: dict[str, Any] = {
     "name": "bench",
     "permissions": ["chat"],
@@ -201,6 +201,8 @@ KEY_FIELDS: dict[str, Any] = {
     "rpmLimit": 1_000_000,
     "dailyLimit": 10**15,
     "monthlyLimit": 10**15,
+    "maxBudget": 1_000_000_000,
+    "budgetPeriod": "monthly",
 }
 
 

@@ -29,6 +29,7 @@ DOMAINS = [
     "llmportal.orgs.endpoints",
     "llmportal.orgs.key_endpoints",
     "llmportal.quota.service",
+    "llmportal.budgets.service",
     "llmportal.usage.writer",  # before the gateway: it starts first and stops last
     "llmportal.gateway.endpoints",
     "llmportal.chat.endpoints",

@@ -17,9 +17,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from llmportal.app import create_app
+from llmportal.budgets.service import BudgetService
+from llmportal.budgets.store import FallbackTallyStore
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
+from llmportal.users.models import User
 from tests.conftest import BASE_URL, make_settings
 from tests.fixtures import factories
 from tests.fixtures.upstreams import free_port
@@ -131,3 +134,42 @@ async def test_redis_killed_then_restarted_is_used_again(
     warnings = _redis_warnings(caplog)
     assert len(warnings) == 2, warnings
     assert "unreachable" in warnings[0] and "reachable again" in warnings[1]
+
+
+async def test_budgets_hold_in_the_process_while_redis_is_down_and_reload_after(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A budget keeps refusing with Redis away (tallies in the process, from the database);
+    when Redis is back the tallies counted meanwhile are dropped there and reload."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        async with portal_on_redis(server.url, database_url, tmp_path) as (portal, client):
+            user = await factories.create_user(portal)
+            await factories.login(client, user.email)
+            r = await client.patch("/api/user/profile", json={"maxBudget": 0.01})
+            assert r.status_code == 200, r.text
+            assert portal.redis_outage is not None
+            portal.redis_outage.retry_after_s = 0.2
+            budgets: BudgetService = portal.services["budgets"]
+            assert isinstance(budgets.store, FallbackTallyStore)
+            async with portal.sessionmaker() as db:
+                row = await db.get(User, user.id)
+            scopes = budgets.scopes(Principal(user=row))
+            hold, _ = await budgets.reserve(scopes, 4_000, 0, 0)
+            await budgets.settle(hold, 4_000)  # in Redis
+            server.stop()
+            # Redis away: the tally starts from the database (nothing recorded yet) and holds.
+            hold, _ = await budgets.reserve(scopes, 9_000, 0, 0)
+            with pytest.raises(PortalError) as refused:
+                await budgets.reserve(scopes, 2_000, 0, 0)
+            assert refused.value.status == 429
+            await budgets.release(hold)
+            tally_key = portal.settings.redis_prefix + "budget:" + budgets.tally(scopes[0]).key
+            server.start()
+            await asyncio.sleep(0.3)
+            assert await _exists(server, tally_key) is False  # the restarted Redis is empty
+            assert await budgets.spend(scopes[0]) == 0  # reloaded from the database
+            assert await _exists(server, tally_key)
+    finally:
+        server.stop()

@@ -80,7 +80,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     # Admin API: role ADMIN only
     ("GET", "/api/admin/users"): ADMIN,
     ("GET", "/api/admin/users/{user_id}"): ADMIN,
-    ("PATCH", "/api/admin/users/{user_id}"): Rule("admin", body={"status": "SUSPENDED"}),
+    ("PATCH", "/api/admin/users/{user_id}"): Rule(
+        "admin", body={"status": "SUSPENDED", "maxBudget": 1e6}
+    ),
     ("POST", "/api/admin/users/{user_id}/reset-2fa"): ADMIN,
     ("GET", "/api/admin/users/{user_id}/usage"): ADMIN,
     ("GET", "/api/admin/usage"): ADMIN,
@@ -120,7 +122,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/keys"): BROWSER,
     ("POST", "/api/keys"): BROWSER,
     ("GET", "/api/keys/{key_id}"): BROWSER,
-    ("PATCH", "/api/keys/{key_id}"): Rule("browser", body={"name": "taken over"}),
+    ("PATCH", "/api/keys/{key_id}"): Rule("browser", body={"name": "x", "maxBudget": 1e6}),
     ("DELETE", "/api/keys/{key_id}"): BROWSER,
     ("POST", "/api/keys/{key_id}/regenerate"): BROWSER,
     ("POST", "/api/keys/{key_id}/revoke"): Rule("browser", body={"reason": "sweep"}),

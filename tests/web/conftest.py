@@ -77,6 +77,11 @@ def _config(fake_url: str) -> str:
         text += (
             f'[[models]]\nid = "{mid}"\nprovider = "fake-openai"\nupstream_model = "{scenario}"\n'
         )
+    # $0.001 a token: an answer of the fake (11 + 6 tokens) costs $0.017, for the budget pages.
+    text += (
+        '[[models]]\nid = "oa-priced"\nprovider = "fake-openai"\nupstream_model = "plain"\n'
+        "input_cost_per_mtok = 1000.0\noutput_cost_per_mtok = 1000.0\n"
+    )
     return text
 
 

@@ -466,3 +466,70 @@ async def test_attachment_by_drop_stop_generating_and_retry(
         await expect(assistants.last.locator(".body")).to_have_text(TEXT)
         await expect(page.get_by_text("HelloHello")).to_have_count(0)
     assert problems == []
+
+
+async def test_budgets_on_the_keys_and_settings_pages(
+    web_server: WebServer, tmp_path: Path
+) -> None:
+    """A key's budget is set and changed on the keys page, which shows its spend; the account's
+    own budget on the settings page."""
+    from playwright.async_api import expect
+
+    email = "budgets@example.com"
+    web_server.cli("user", "create", "--email", email, "--password", PASSWORD, "--verified")
+    web_server.cli("user", "set-plan", "--email", email, "--plan", "UNLIMITED")
+    shots = _shots(tmp_path)
+    async with _browser_page(web_server, DESKTOP) as (_, page, problems):
+        await page.goto("/keys")
+        await _fill_sign_in(page, email)
+        await expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+        await page.get_by_role("button", name="+ Create key").click()
+        await page.get_by_label("Name").fill("Budgeted key")
+        await page.get_by_label("Budget (USD)").fill("5")
+        await page.get_by_label("Budget period").select_option("daily")
+        await page.get_by_role("button", name="Create key", exact=True).click()
+        secret = await page.get_by_label("API key", exact=True).input_value()
+        await page.get_by_role("button", name="Close").click()
+        await expect(page.get_by_text("$0.00 of $5.00 daily")).to_be_visible()
+
+        # One answer on the priced model is spent from the budget.
+        async with httpx.AsyncClient(base_url=web_server.url, timeout=30) as http:
+            r = await http.post(
+                "/v1/chat/completions",
+                json={"model": "oa-priced", "messages": [{"role": "user", "content": "Hi"}]},
+                headers={"Authorization": f"Bearer {secret}"},
+            )
+        assert r.status_code == 200, r.text
+        await page.reload()
+        await expect(page.get_by_text("$0.02 of $5.00 daily")).to_be_visible()
+        assert await page.get_by_role("progressbar").first.get_attribute("value") == "0.017"
+
+        # Changed in the edit form: the amount and the period.
+        await page.get_by_role("button", name="Edit").click()
+        await expect(page.get_by_label("Budget (USD)")).to_have_value("5")
+        await page.get_by_label("Budget (USD)").fill("10")
+        await page.get_by_label("Budget period").select_option("monthly")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_text("$0.02 of $10.00 monthly")).to_be_visible()
+        await page.screenshot(path=shots / "desktop-keys-budget.png")
+        keys = await page.evaluate("async () => (await (await fetch('/api/keys')).json()).keys")
+        assert (keys[0]["maxBudget"], keys[0]["budgetPeriod"]) == (10.0, "monthly")
+
+        # Removed: an empty amount is no budget.
+        await page.get_by_role("button", name="Edit").click()
+        await page.get_by_label("Budget (USD)").fill("")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_role("cell", name="No budget")).to_be_visible()
+
+        # The account's own budget, on the settings page.
+        await page.get_by_role("link", name="Settings").click()
+        await expect(page.get_by_role("heading", name="Budget")).to_be_visible()
+        await expect(page.get_by_text("No budget", exact=True)).to_be_visible()
+        await page.get_by_label("Budget (USD)").fill("20")
+        await page.get_by_label("Budget period").select_option("weekly")
+        await page.get_by_role("button", name="Save budget").click()
+        await expect(page.get_by_text("$0.02 of $20.00 weekly")).to_be_visible()
+        await page.screenshot(path=shots / "desktop-settings-budget.png", full_page=True)
+        me = await page.evaluate("async () => (await fetch('/api/user/profile')).json()")
+        assert (me["maxBudget"], me["budgetPeriod"]) == (20.0, "weekly")
+    assert problems == []

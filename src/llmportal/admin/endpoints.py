@@ -21,6 +21,8 @@ from llmportal.admin.schemas import (
     admin_user,
     audit_entry,
 )
+from llmportal.budgets.scopes import USER
+from llmportal.budgets.service import budget_json
 from llmportal.config import ConfigError, load_settings
 from llmportal.deps import AdminPrincipal, ClientIP, DbSession, PortalDep
 from llmportal.errors import PortalError
@@ -30,8 +32,14 @@ from llmportal.portal import Portal
 from llmportal.usage import service as usage
 from llmportal.usage.params import SummaryQuery
 from llmportal.usage.schemas import UsageSummary
+from llmportal.users.models import User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+async def _user(portal: Portal, user: User) -> dict[str, Any]:
+    return admin_user(user, await budget_json(portal, USER, user, user.id))
+
 
 Page = Annotated[int, Query(ge=1, le=100_000)]
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -41,6 +49,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 async def list_users(
     admin: AdminPrincipal,
     db: DbSession,
+    portal: PortalDep,
     q: Annotated[str | None, Query(max_length=320)] = None,
     status: Annotated[str | None, Query(pattern="^(ACTIVE|SUSPENDED)$")] = None,
     role: Annotated[str | None, Query(pattern="^(USER|ADMIN)$")] = None,
@@ -51,12 +60,15 @@ async def list_users(
     users, total = await service.list_users(
         db, q=q, status=status, role=role, plan=plan, page=page, limit=limit
     )
-    return {"users": [admin_user(u) for u in users], "total": total, "page": page, "limit": limit}
+    listed = [await _user(portal, u) for u in users]
+    return {"users": listed, "total": total, "page": page, "limit": limit}
 
 
 @router.get("/users/{user_id}", response_model=UserAnswer)
-async def get_user(user_id: str, admin: AdminPrincipal, db: DbSession) -> dict[str, Any]:
-    return {"user": admin_user(await service.get_user(db, user_id))}
+async def get_user(
+    user_id: str, admin: AdminPrincipal, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    return {"user": await _user(portal, await service.get_user(db, user_id))}
 
 
 @router.patch("/users/{user_id}", response_model=UserAnswer)
@@ -70,15 +82,15 @@ async def update_user(
 ) -> dict[str, Any]:
     plans = [p.tier for p in portal.settings.catalog.plans]
     user = await service.update_user(db, admin, ip, user_id, body, plans)
-    return {"user": admin_user(user)}
+    return {"user": await _user(portal, user)}
 
 
 @router.post("/users/{user_id}/reset-2fa", response_model=TwoFactorReset, responses=errors(400))
 async def reset_two_factor(
-    user_id: str, admin: AdminPrincipal, db: DbSession, ip: ClientIP
+    user_id: str, admin: AdminPrincipal, db: DbSession, portal: PortalDep, ip: ClientIP
 ) -> dict[str, Any]:
     user = await service.reset_two_factor(db, admin, ip, user_id)
-    return {"success": True, "user": admin_user(user)}
+    return {"success": True, "user": await _user(portal, user)}
 
 
 @router.get("/users/{user_id}/usage", response_model=UsageSummary)

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import MISSING, BaseModel, ConfigDict, Field
+from pydantic import MISSING, ConfigDict, Field
 
 from llmportal.admin.models import AuditEntry
+from llmportal.budgets.schemas import BudgetFields
 from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.models import User
 from llmportal.users.schemas import Profile, iso, profile
 
 
-class UserPatch(BaseModel):
+class UserPatch(BudgetFields):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["ACTIVE", "SUSPENDED"] | None = None
@@ -112,8 +113,8 @@ class AuditList(ResponseModel):
     offset: int
 
 
-def admin_user(user: User) -> dict[str, Any]:
-    return {**profile(user), "updatedAt": iso(user.updated_at)}
+def admin_user(user: User, budget: dict[str, Any]) -> dict[str, Any]:
+    return {**profile(user, budget), "updatedAt": iso(user.updated_at)}
 
 
 def audit_entry(entry: AuditEntry) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from llmportal.admin.models import AuditEntry
 from llmportal.admin.schemas import UserPatch
 from llmportal.auth.models import BackupCode
 from llmportal.auth.sessions import end_all_sessions
+from llmportal.budgets.money import usd
+from llmportal.budgets.schemas import apply_budget
+from llmportal.db import utcnow
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.users.models import User
@@ -91,8 +94,9 @@ async def update_user(
     patch: UserPatch,
     known_plans: list[str],
 ) -> User:
-    if patch.status is None and patch.role is None and patch.plan is None:
-        raise PortalError(400, "Nothing to change: send status, role or plan")
+    nothing = patch.status is None and patch.role is None and patch.plan is None
+    if nothing and not patch.budget_given():
+        raise PortalError(400, "Nothing to change: send status, role, plan or maxBudget")
     user = await get_user(db, user_id)
     is_self = user.id == actor.user.id
     if is_self and patch.status == "SUSPENDED":
@@ -115,8 +119,16 @@ async def update_user(
     if plan is not None and plan != user.plan_tier:
         await audit(db, actor, ip, "user.plan", user, previous=user.plan_tier, plan=plan)
         user.plan_tier = plan
+    before = _budget(user)
+    if patch.budget_given() and apply_budget(user, patch, utcnow()):
+        await audit(db, actor, ip, "user.budget", user, previous=before, **_budget(user))
     await db.flush()
     return user
+
+
+def _budget(user: User) -> dict[str, Any]:
+    limit = user.max_budget_micros
+    return {"maxBudget": usd(limit) if limit else None, "budgetPeriod": user.budget_period}
 
 
 async def reset_two_factor(db: AsyncSession, actor: Principal, ip: str, user_id: str) -> User:

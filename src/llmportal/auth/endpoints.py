@@ -24,7 +24,8 @@ from llmportal.email.mailer import Email, mailer_for
 from llmportal.jsonio import FastJSONResponse
 from llmportal.openapi import ErrorResponse, Success, errors
 from llmportal.portal import Portal
-from llmportal.users.schemas import Profile, profile
+from llmportal.users.profile import profile_json
+from llmportal.users.schemas import Profile
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -135,7 +136,7 @@ async def login(
     user = await service.authenticate(db, portal, attempt)
     token = await sessions.start_session(db, portal, user.id, ip, request.headers.get("user-agent"))
     sessions.set_session_cookie(response, portal, token)
-    return profile(user)
+    return await profile_json(portal, user)
 
 
 @router.post("/logout", response_model=Success)

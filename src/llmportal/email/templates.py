@@ -103,3 +103,40 @@ def org_invitation_email(
         text=text,
         html=_html("Hello,", lines, link, "Accept the invitation", footer),
     )
+
+
+def budget_alert_email(
+    public_url: str,
+    to: str,
+    name: str | None,
+    *,
+    owner: str,
+    threshold: int,
+    spent: str,
+    budget: str,
+    resets: str | None,
+) -> Email:
+    """`owner` "API key 'Production'" or "your account"; `budget` "$5.00 daily budget"."""
+    subject_owner = owner[0].upper() + owner[1:]
+    until = f"until {resets}" if resets else "until the budget is raised"
+    if threshold >= 100:
+        subject = f"{subject_owner} has used up its {budget}"
+        lines = [
+            f"{subject_owner} has used up its {budget}: {spent} spent.",
+            f"Requests that would cost more than what is left are refused {until}.",
+        ]
+    else:
+        subject = f"{subject_owner} has spent {threshold}% of its {budget}"
+        lines = [
+            f"{subject_owner} has spent {spent} of its {budget} ({threshold}%).",
+            f"Once it is used up, requests are refused {until}.",
+        ]
+    link = f"{public_url}/usage"
+    footer = "You get this alert once per budget period at 80% and at 100%."
+    text = f"{_greeting(name)}\n\n" + "\n".join(lines) + f"\n\n{link}\n\n{footer}\n"
+    return Email(
+        to=to,
+        subject=subject,
+        text=text,
+        html=_html(_greeting(name), lines, link, "See your usage", footer),
+    )

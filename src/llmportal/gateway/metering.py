@@ -1,4 +1,5 @@
-"""One completion's accounting: its quota reservation and its single usage record."""
+"""One completion's accounting: its quota reservation, its budget hold and its single usage
+record."""
 
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ class Quota(Protocol):
         ...
 
 
+class Budgets(Protocol):
+    """portal.services["budgets"] (budgets.service.BudgetService)."""
+
+    def scopes(self, principal: Principal) -> list[Any]: ...
+
+    async def reserve(
+        self, scopes: list[Any], base: float, unit: float, units: int, *, final: bool = True
+    ) -> tuple[Any, int]: ...
+
+    async def settle(self, hold: Any, cost_micros: int) -> None: ...
+
+    async def release(self, hold: Any) -> None: ...
+
+
 def cost_micros(model: ModelConfig | None, usage: Usage) -> tuple[int, int]:
     """(input, output) cost in micro-dollars: USD per million tokens = micro-dollars per token."""
     if model is None:
@@ -89,6 +104,8 @@ class Completion:
         self.deployment: str | None = None  # which of its deployments (a metrics label)
         self.quota: Quota | None = None
         self.reservation: Any = None
+        self.budgets: Budgets | None = None
+        self.hold: Any = None
         self.done = False
         self.images = 0  # generated images, priced at the model's image_cost each
 
@@ -106,6 +123,29 @@ class Completion:
             return False
         self.reservation, self.quota = reservation, quota
         return True
+
+    async def hold_budget(
+        self,
+        budgets: Budgets,
+        scopes: list[Any],
+        base: float,
+        unit: float = 0.0,
+        units: int = 0,
+        *,
+        final: bool = True,
+    ) -> int:
+        """Hold the worst-case cost on every budget in `scopes`; the output tokens granted."""
+        with anyio.CancelScope(shield=True):
+            self.hold, granted = await budgets.reserve(scopes, base, unit, units, final=final)
+        self.budgets = budgets
+        return granted
+
+    async def drop_budget(self) -> None:
+        """Give the hold back before holding again (with an exact prompt count)."""
+        if self.budgets is not None:
+            with anyio.CancelScope(shield=True):
+                await self.budgets.release(self.hold)
+            self.budgets = self.hold = None
 
     async def succeed(
         self, usage: Usage, request_id: str | None = None, *, images: int = 0
@@ -129,19 +169,28 @@ class Completion:
         if self.done:
             return
         self.done = True
-        self._record(usage, status, http_status, error, request_id)
-        if self.quota is None:
-            return
-        # Runs on a disconnected client's cancelled stream too: the quota must still settle.
+        costs = self._costs(usage)
+        self._record(usage, costs, status, http_status, error, request_id)
+        # Runs on a disconnected client's cancelled stream too: quota and budgets must settle.
         with anyio.CancelScope(shield=True):
-            if usage.total_tokens:
-                await self.quota.settle(self.reservation, usage.total_tokens)
-            else:
-                await self.quota.release(self.reservation)
+            if self.quota is not None:
+                if usage.total_tokens:
+                    await self.quota.settle(self.reservation, usage.total_tokens)
+                else:
+                    await self.quota.release(self.reservation)
+            if self.budgets is not None:
+                await self.budgets.settle(self.hold, sum(costs))
+
+    def _costs(self, usage: Usage) -> tuple[int, int, int]:
+        """(input, output, images) in micro-dollars."""
+        input_cost, output_cost = cost_micros(self.model, usage)
+        image_cost = round(self.images * self.model.image_cost * 1_000_000) if self.model else 0
+        return input_cost, output_cost, image_cost
 
     def _record(
         self,
         usage: Usage,
+        costs: tuple[int, int, int],
         status: str,
         http_status: int,
         error: str | None,
@@ -149,8 +198,7 @@ class Completion:
     ) -> None:
         if self.sink is None:
             return
-        input_cost, output_cost = cost_micros(self.model, usage)
-        image_cost = round(self.images * self.model.image_cost * 1_000_000) if self.model else 0
+        input_cost, output_cost, image_cost = costs
         api_key = self.principal.api_key
         self.sink.add(
             {

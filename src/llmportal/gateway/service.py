@@ -1,5 +1,6 @@
-"""The completions gateway: resolve the model, check what the caller may send, reserve quota,
-call the provider (then its fallbacks), and account for every completion exactly once.
+"""The completions gateway: resolve the model, check what the caller may send, reserve quota
+and hold budgets, call the provider (then its fallbacks), and account for every completion
+exactly once.
 
 Built once at start-up into portal.services["gateway"]; nothing here reads configuration or
 holds a database session per request.
@@ -24,7 +25,7 @@ from llmportal.errors import PortalError
 from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
 from llmportal.gateway.formats import anthropic, detect, embeddings, images, openai, responses
 from llmportal.gateway.librarylink import ImageLibrary
-from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
+from llmportal.gateway.metering import Budgets, Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
 from llmportal.gateway.registry import Registry
@@ -218,7 +219,7 @@ class GatewayService:
 
     async def _begin(self, principal: Principal, req: ChatRequest) -> tuple[Completion, Any]:
         """Check and prepare everything before the model is called: the model, the chat session
-        and attachments, images, the quota. An error here is recorded and raised."""
+        and attachments, images, the quota, the budgets. An error here is recorded and raised."""
         done = Completion(
             self.sink, principal, req.model, stream=req.stream, session_id=req.session_id
         )
@@ -231,8 +232,13 @@ class GatewayService:
                 if not done.model.vision:
                     raise PortalError(400, f"Model '{req.model}' does not accept images")
             quota: Quota | None = self.services.get("quota")
+            estimate = None
             if quota is not None:
-                await self._reserve(principal, req, done, quota)
+                estimate = await self._reserve(principal, req, done, quota)
+            budgets: Budgets | None = self.services.get("budgets")
+            scopes = budgets.scopes(principal) if budgets is not None else None
+            if budgets is not None and scopes:
+                await self._hold_budget(req, done, budgets, scopes, estimate)
         except PortalError as exc:
             await done.fail(exc.status, exc.message)
             raise
@@ -256,7 +262,7 @@ class GatewayService:
 
     async def _reserve(
         self, principal: Principal, req: ChatRequest, done: Completion, quota: Quota
-    ) -> None:
+    ) -> tuple[int, bool]:
         """Reserve the prompt and the most the reply may use. Under a token limit the reply
         gets what is left of it (max_tokens lowered and sent upstream, so the model cannot
         overshoot), instead of a refusal whenever the default max_tokens does not fit.
@@ -266,14 +272,15 @@ class GatewayService:
         could not change either. The tokenizer (~0.1 ms for a short prompt, more in its
         thread) counts the prompt only when what is left is close. The first try is one
         reservation of all of it, which fits unless a limit is near: one store round trip
-        instead of two (`remaining`, then `reserve`)."""
+        instead of two (`remaining`, then `reserve`). Returns the prompt estimate and whether
+        it is an exact count."""
         wanted = req.max_tokens or self.settings.default_max_tokens
         text = prompt_text(req)
         prompt = len(text.encode()) + 1
         if await done.try_reserve(quota, prompt + wanted):
             if quota.limited(principal):
                 req.max_tokens = wanted
-            return
+            return prompt, False
         counted = False
         for attempt in range(RESERVE_ATTEMPTS):
             left = await quota.remaining(principal)
@@ -291,7 +298,76 @@ class GatewayService:
                 continue
             if left is not None:
                 req.max_tokens = budget
-            return
+            return prompt, counted
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _hold_budget(
+        self,
+        req: ChatRequest,
+        done: Completion,
+        budgets: Budgets,
+        scopes: list[Any],
+        estimate: tuple[int, bool] | None,
+    ) -> None:
+        """Hold the worst case on every budget in scope: the prompt at the input price and
+        max_tokens at the output price, both the dearest of the model and its fallbacks. Near
+        a budget's end the reply gets the output tokens left (max_tokens lowered and sent
+        upstream, as under a token limit); only when not even one fits is it a 429 naming the
+        budget. A prompt estimated by its bytes is counted exactly before it lowers or refuses
+        anything."""
+        assert done.model is not None
+        text: str | None = None
+        if estimate is None:
+            text = prompt_text(req)
+            estimate = (len(text.encode()) + 1, False)
+        prompt, counted = estimate
+        priced = self.registry.candidates(done.model)
+        in_price = max(m.input_cost_per_mtok for m in priced)
+        out_price = max(m.output_cost_per_mtok for m in priced)
+        wanted = req.max_tokens or self.settings.default_max_tokens
+        while True:
+            granted: int | None = None
+            try:
+                granted = await done.hold_budget(
+                    budgets, scopes, prompt * in_price, out_price, wanted, final=counted
+                )
+            except PortalError as exc:
+                if exc.status != 429 or counted:
+                    raise
+            if counted or granted == wanted:
+                break
+            if granted is not None:
+                await done.drop_budget()
+            text = text if text is not None else prompt_text(req)
+            prompt = await self.count_tokens(done.model.id, text)
+            counted = True
+        if granted is not None and granted < wanted:
+            req.max_tokens = granted
+
+    async def _hold_flat(
+        self,
+        done: Completion,
+        budgets: Budgets,
+        scopes: list[Any],
+        tokens: int,
+        exact: Callable[[], Awaitable[int]] | None = None,
+        images: int = 0,
+    ) -> None:
+        """Hold a cost without a reply to lower (embeddings, images): `tokens` at the dearest
+        input price, images at the dearest image price; a refusal of a bound on the tokens is
+        tried again with `exact()`."""
+        assert done.model is not None
+        priced = self.registry.candidates(done.model)
+        in_price = max(m.input_cost_per_mtok for m in priced)
+        image_micros = max(m.image_cost for m in priced) * 1_000_000 * images
+        try:
+            await done.hold_budget(
+                budgets, scopes, tokens * in_price + image_micros, final=exact is None
+            )
+        except PortalError as exc:
+            if exc.status != 429 or exact is None:
+                raise
+            await done.hold_budget(budgets, scopes, await exact() * in_price + image_micros)
 
     async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
         done, prepared = await self._begin(principal, req)
@@ -477,8 +553,21 @@ class GatewayService:
         async with recorded(done):
             done.model = self.registry.for_mode(req.model, "embeddings")
             quota: Quota | None = self.services.get("quota")
+            tokens = None
             if quota is not None:
-                await done.reserve(quota, await self._input_estimate(principal, req, quota))
+                tokens = await self._input_estimate(principal, req, quota)
+                await done.reserve(quota, tokens)
+            budgets: Budgets | None = self.services.get("budgets")
+            scopes = budgets.scopes(principal) if budgets is not None else None
+            if budgets is not None and scopes:
+                model = done.model.id
+                await self._hold_flat(
+                    done,
+                    budgets,
+                    scopes,
+                    tokens if tokens is not None else self._input_bound(req),
+                    lambda: self._input_tokens(model, req),
+                )
             result, lease = await self._first_answer(
                 done, lambda provider, model: provider.embed(req, model)
             )
@@ -505,8 +594,14 @@ class GatewayService:
                 raise PortalError(403, "This API key lacks the 'library' permission")
             done.model = self.registry.for_mode(req.model, "images")
             quota: Quota | None = self.services.get("quota")
-            if quota is not None:
-                await done.reserve(quota, await self.count_tokens(done.model.id, req.prompt))
+            budgets: Budgets | None = self.services.get("budgets")
+            scopes = budgets.scopes(principal) if budgets is not None else None
+            if quota is not None or scopes:
+                tokens = await self.count_tokens(done.model.id, req.prompt)
+                if quota is not None:
+                    await done.reserve(quota, tokens)
+                if budgets is not None and scopes:
+                    await self._hold_flat(done, budgets, scopes, tokens, images=req.n)
             result, lease = await self._first_answer(
                 done, lambda provider, model: provider.generate_images(req, model)
             )
@@ -543,11 +638,14 @@ class GatewayService:
     ) -> int:
         """A bound on the inputs' tokens (their bytes) unless that is more than is left under
         a limit: then the exact count, so that an input that fits is not refused."""
-        bound = sum(len(i) if isinstance(i, list) else len(i.encode()) + 1 for i in req.inputs)
+        bound = self._input_bound(req)
         left = await quota.remaining(principal)
         if left is None or bound <= left:
             return bound
         return await self._input_tokens(req.model, req)
+
+    def _input_bound(self, req: EmbeddingRequest) -> int:
+        return sum(len(i) if isinstance(i, list) else len(i.encode()) + 1 for i in req.inputs)
 
     async def _input_tokens(self, model_id: str | None, req: EmbeddingRequest) -> int:
         total = 0

@@ -5,10 +5,11 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from llmportal.budgets.models import BudgetColumns
 from llmportal.db import Base, IdMixin, TimestampMixin, utcnow
 
 
-class ApiKey(IdMixin, TimestampMixin, Base):
+class ApiKey(IdMixin, TimestampMixin, BudgetColumns, Base):
     """A user's API key, or an organization's (`org_id` set; `user_id` is then the member who
     created it). The secret itself is never stored: only its keyed hash and a prefix."""
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmportal.budgets.schemas import BudgetFields, BudgetOut
 from llmportal.deps import PERMISSIONS
 from llmportal.keys.models import ApiKey
 from llmportal.model_allowlist import MODELS_MAX, normalize_models
@@ -52,8 +53,8 @@ def normalize_permissions(perms: list[str]) -> list[str]:
 TokenLimit = Field(default=None, ge=0, le=TOKEN_LIMIT_MAX, strict=True)
 
 
-class KeyFields(BaseModel):
-    """Fields shared by create and update. A limit of 0 means no limit, like null."""
+class KeyFields(BudgetFields):
+    """Fields shared by create and update. A token limit of 0 means no limit, like null."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -118,7 +119,7 @@ class KeyRevoke(BaseModel):
     reason: str | None = Field(default=None, max_length=REASON_MAX)
 
 
-class KeyOut(ResponseModel):
+class KeyOut(BudgetOut, ResponseModel):
     id: str
     name: str
     description: str | None
@@ -181,7 +182,10 @@ class KeyRequests(ResponseModel):
     limit: int
 
 
-def key_out(key: ApiKey, *, last_used_at: datetime | None = None) -> dict[str, Any]:
+def key_out(
+    key: ApiKey, budget: dict[str, Any], *, last_used_at: datetime | None = None
+) -> dict[str, Any]:
+    """`budget`: the budget fields with the spend (budgets.service.budget_json)."""
     return {
         "id": key.id,
         "name": key.name,
@@ -195,6 +199,7 @@ def key_out(key: ApiKey, *, last_used_at: datetime | None = None) -> dict[str, A
         "dailyLimit": key.daily_limit,
         "monthlyLimit": key.monthly_limit,
         "rpmLimit": key.rpm_limit,
+        **budget,
         "expiresAt": iso(key.expires_at),
         "lastUsedAt": iso(last_used_at or key.last_used_at),
         "revokedAt": iso(key.revoked_at),
@@ -204,6 +209,6 @@ def key_out(key: ApiKey, *, last_used_at: datetime | None = None) -> dict[str, A
     }
 
 
-def key_with_secret(key: ApiKey, secret: str) -> dict[str, Any]:
-    body = key_out(key)
+def key_with_secret(key: ApiKey, budget: dict[str, Any], secret: str) -> dict[str, Any]:
+    body = key_out(key, budget)
     return {"id": body.pop("id"), "name": body.pop("name"), "key": secret, **body}

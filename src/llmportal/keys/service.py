@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.budgets.schemas import apply_budget
 from llmportal.config import Settings
 from llmportal.db import utcnow
 from llmportal.errors import PortalError
@@ -65,6 +66,8 @@ def _apply(key: ApiKey, body: KeyFields, fields: set[str]) -> None:
         key.monthly_limit = body.monthlyLimit
     if "rpmLimit" in fields:
         key.rpm_limit = body.rpmLimit
+    if body.budget_given():
+        apply_budget(key, body, utcnow())
     if "expiresInDays" in fields:
         days = body.expiresInDays
         key.expires_at = utcnow() + timedelta(days=days) if days else None

@@ -14,13 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.auth import sessions, tokens
 from llmportal.auth.service import verification_for
+from llmportal.budgets.schemas import apply_budget
+from llmportal.budgets.scopes import USER
+from llmportal.budgets.service import budget_json
+from llmportal.db import utcnow
 from llmportal.email.mailer import Email
 from llmportal.email.templates import email_changed_notice
 from llmportal.errors import PortalError
 from llmportal.portal import Portal
 from llmportal.security.passwords import hash_password, password_problem, verify_password
 from llmportal.users.models import User
-from llmportal.users.schemas import ProfilePatch
+from llmportal.users.schemas import ProfilePatch, profile
 from llmportal.users.service import get_by_email, normalize_email
 
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().\-]{2,29}$")
@@ -47,10 +51,19 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+async def profile_json(portal: Portal, user: User) -> dict[str, Any]:
+    """The profile body, with the spend of the user's budget when they have one."""
+    return profile(user, await budget_json(portal, USER, user, user.id))
+
+
 async def update_profile(
-    db: AsyncSession, portal: Portal, user: User, patch: ProfilePatch
+    db: AsyncSession, portal: Portal, user: User, patch: ProfilePatch, *, via_key: bool = False
 ) -> list[Email]:
     """Apply the fields present in the body; returns emails owed (verification, notice)."""
+    if patch.budget_given():
+        if via_key:
+            raise PortalError(403, "Changing the budget requires a browser session")
+        apply_budget(user, patch, utcnow())
     given: dict[str, Any] = patch.model_dump(exclude_unset=True)
     for field in _OPTIONAL_TEXT:
         if field in given:

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmportal.budgets.schemas import BudgetFields, BudgetOut
 from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.users.models import User
 
@@ -13,7 +14,8 @@ def iso(dt: datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
-def profile(user: User) -> dict[str, Any]:
+def profile(user: User, budget: dict[str, Any]) -> dict[str, Any]:
+    """`budget`: the budget fields with the spend (users.profile.profile_json adds them)."""
     return {
         "id": user.id,
         "name": user.name,
@@ -28,11 +30,12 @@ def profile(user: User) -> dict[str, Any]:
         "plan": user.plan_tier,
         "emailVerified": user.email_verified,
         "twoFactorEnabled": user.totp_enabled,
+        **budget,
         "createdAt": iso(user.created_at),
     }
 
 
-class Profile(ResponseModel):
+class Profile(BudgetOut, ResponseModel):
     id: str
     name: str | None
     email: str
@@ -49,8 +52,9 @@ class Profile(ResponseModel):
     createdAt: Timestamp
 
 
-class ProfilePatch(BaseModel):
-    """Fields a user may change; absent means unchanged, null or "" clears an optional field."""
+class ProfilePatch(BudgetFields):
+    """Fields a user may change; absent means unchanged, null or "" clears an optional field.
+    The budget changes through a browser session only: a key must not lift its owner's cap."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -1,10 +1,37 @@
-// API keys: list with status, create (secret shown once), edit, revoke/reactivate/regenerate/delete, usage.
+// API keys: list with status and budget, create (secret shown once), edit, revoke/reactivate/regenerate/delete, usage.
 // With an org chosen in the switcher: that org's keys (admins and owners change them, members read).
 import { del, get, patch, post } from "../api.js";
 import { alertBox, barChart, busy, clear, copyText, dialog, field, fmt, h } from "../dom.js";
 import { canManage, loadOrgs, selectedOrg } from "../orgs.js";
 
 const PERMISSIONS = ["chat", "images", "vision", "files", "library"];
+export const BUDGET_PERIODS = [["", "Lifetime"], ["daily", "Daily (UTC day)"], ["weekly", "Weekly (from Monday, UTC)"], ["monthly", "Monthly (calendar month, UTC)"]];
+
+// USD with cents, or the digits a small amount needs ($0.0042).
+export function usd(n) {
+  const v = Number(n ?? 0);
+  return v !== 0 && Math.abs(v) < 0.01 ? `$${Number(v.toFixed(6))}` : `$${v.toFixed(2)}`;
+}
+
+// "$1.20 of $5.00 daily" with a bar, or "No budget".
+export function budgetCell(b) {
+  if (b.maxBudget == null) return h("span", { class: "muted" }, "No budget");
+  const text = `${usd(b.budgetSpend)} of ${usd(b.maxBudget)} ${b.budgetPeriod || "lifetime"}`;
+  return h("div", { class: "budget" },
+    h("span", {}, text),
+    h("progress", { max: b.maxBudget, value: Math.min(b.budgetSpend ?? 0, b.maxBudget), "aria-label": `Budget used: ${text}` }),
+    b.budgetResetsAt ? h("small", { class: "muted" }, `Resets ${fmt.datetime(b.budgetResetsAt)}`) : null);
+}
+
+// The two budget inputs of a form, and the body fields they give.
+export function budgetFields(current) {
+  const amount = field("Budget (USD)", { type: "number", min: 0.000001, step: "any", value: current?.maxBudget ?? "", placeholder: "No budget" }, "Empty: no budget. Requests past it are refused (429).");
+  const period = field("Budget period", { type: "select", options: BUDGET_PERIODS.map(([v, label]) => h("option", { value: v, selected: (current?.budgetPeriod || "") === v || undefined }, label)) });
+  return {
+    inputs: [amount, period],
+    body: () => ({ maxBudget: amount.input.value === "" ? null : Number(amount.input.value), budgetPeriod: period.input.value || null }),
+  };
+}
 
 export async function keysPage(main, { refresh }) {
   const org = selectedOrg();
@@ -25,7 +52,7 @@ export async function keysPage(main, { refresh }) {
   async function reload() {
     try {
       const { keys } = await get(base);
-      const columns = ["Name", "Key", "Status", "Permissions", "Models", org ? "Created by" : null, "Last used", "Actions"].filter(Boolean);
+      const columns = ["Name", "Key", "Status", "Permissions", "Models", "Budget", org ? "Created by" : null, "Last used", "Actions"].filter(Boolean);
       clear(list, keys.length ? h("table", { class: "table" },
         h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, keys.map((k) => row(k, reload, base, org, manage)))) : h("p", { class: "muted" }, manage ? "No keys yet. Create one to call the API." : "This organization has no keys yet."));
@@ -53,6 +80,7 @@ function row(k, reload, base, org, manage) {
     h("td", { "data-label": "Status" }, h("span", { class: `badge ${k.status.toLowerCase()}` }, k.status)),
     h("td", { "data-label": "Permissions" }, k.permissions ? k.permissions.join(", ") : "all"),
     h("td", { "data-label": "Models" }, k.models ? k.models.join(", ") : h("span", { class: "muted" }, "all")),
+    h("td", { "data-label": "Budget" }, budgetCell(k)),
     org ? h("td", { "data-label": "Created by" }, k.createdBy ? k.createdBy.name || k.createdBy.email : "—") : null,
     h("td", { "data-label": "Last used" }, fmt.datetime(k.lastUsedAt)),
     h("td", { "data-label": "Actions", class: "actions" },
@@ -106,10 +134,11 @@ function keyForm(key, reload, base) {
     field("Monthly token limit", { type: "number", min: 0, value: key?.monthlyLimit ?? "" }),
     field("Requests per minute", { type: "number", min: 0, value: key?.rpmLimit ?? "" }),
   ];
+  const budget = budgetFields(key);
   const expires = field("Expires in days", { type: "number", min: 1, max: 3650 }, key ? `Now: ${key.expiresAt ? fmt.date(key.expiresAt) : "never"}. Leave empty to keep it.` : "Empty: never expires.");
   const submit = h("button", { type: "submit", class: "primary" }, key ? "Save" : "Create key");
   const num = (f) => (f.input.value === "" ? null : Number(f.input.value));
-  const form = h("form", { class: "stack" }, alert, name, description, perms, ips, models, h("div", { class: "grid3" }, limits), expires, submit);
+  const form = h("form", { class: "stack" }, alert, name, description, perms, ips, models, h("div", { class: "grid3" }, limits), h("div", { class: "grid2" }, budget.inputs), expires, submit);
   const dlg = dialog(key ? `Edit ${key.name}` : "Create an API key", form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -123,6 +152,7 @@ function keyForm(key, reload, base) {
         dailyLimit: num(limits[0]),
         monthlyLimit: num(limits[1]),
         rpmLimit: num(limits[2]),
+        ...budget.body(),
       };
       if (expires.input.value) body.expiresInDays = Number(expires.input.value);
       if (key) {

@@ -1,11 +1,12 @@
-// Profile, password change, two-factor setup (QR code, backup codes shown once) and disable.
+// Profile, the account's budget, password change, two-factor setup (QR code, backup codes shown once) and disable.
 import { get, patch, post } from "../api.js";
 import { alertBox, busy, clear, copyText, download, field, h } from "../dom.js";
+import { budgetCell, budgetFields } from "./keys.js";
 
 export async function settingsPage(main, { state }) {
   const user = await get("/api/user/profile");
   state.user = user;
-  main.append(h("h1", {}, "Settings"), h("div", { class: "grid2" }, profileCard(user, state), passwordCard()), twoFactorCard(user));
+  main.append(h("h1", {}, "Settings"), h("div", { class: "grid2" }, profileCard(user, state), passwordCard()), budgetCard(user, state), twoFactorCard(user));
 }
 
 function formCard(title, fields, label, onSubmit) {
@@ -31,6 +32,17 @@ function profileCard(user, state) {
     const body = Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.input.value.trim()]));
     state.user = await patch("/api/user/profile", body);
     alert.show(body.email !== user.email ? "Saved. Check your inbox to verify the new address." : "Saved.", "ok");
+  });
+}
+
+// The account's own spending cap over every key and the browser.
+function budgetCard(user, state) {
+  const shown = h("div", {}, budgetCell(user));
+  const budget = budgetFields(user);
+  return formCard("Budget", [shown, h("div", { class: "grid2" }, budget.inputs)], "Save budget", async (alert) => {
+    state.user = await patch("/api/user/profile", budget.body());
+    clear(shown, budgetCell(state.user));
+    alert.show("Saved.", "ok");
   });
 }
 

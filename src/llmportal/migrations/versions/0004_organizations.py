@@ -1,7 +1,7 @@
 """organizations: members, invitations, org API keys, the org on usage records
 
-Revision ID: 0005
-Revises: 0002_library_fts
+Revision ID: 0004
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 import llmportal.db
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

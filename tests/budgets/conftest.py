@@ -1,0 +1,1 @@
+from tests.admin.conftest import admin, admin_client  # noqa: F401  (fixtures)
