@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from llmportal.budgets.scopes import KEY
+from llmportal.budgets.service import budget_json
 from llmportal.deps import DbSession, PortalDep
 from llmportal.keys import service as keys
 from llmportal.keys import usage as key_usage
@@ -32,15 +34,20 @@ from llmportal.users.models import User
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["orgs"])
 
 
-def _out(portal: Portal, key: ApiKey, creator: User | None) -> dict[str, Any]:
+async def _budget(portal: Portal, key: ApiKey) -> dict[str, Any]:
+    return await budget_json(portal, KEY, key, key.user_id)
+
+
+async def _out(portal: Portal, key: ApiKey, creator: User | None) -> dict[str, Any]:
     tracker: LastUsedTracker | None = portal.services.get("key_last_used")
-    return org_key_out(key, creator, last_used_at=tracker.pending(key.id) if tracker else None)
+    pending = tracker.pending(key.id) if tracker else None
+    return org_key_out(key, creator, await _budget(portal, key), last_used_at=pending)
 
 
 @router.get("/keys", response_model=OrgKeyList)
 async def list_org_keys(mine: OrgMembership, db: DbSession, portal: PortalDep) -> dict[str, Any]:
     rows = await org_keys.list_org_keys(db, mine.org.id)
-    return {"keys": [_out(portal, k, u) for k, u in rows]}
+    return {"keys": [await _out(portal, k, u) for k, u in rows]}
 
 
 @router.post("/keys", status_code=201, response_model=OrgKeyWithSecret)
@@ -48,14 +55,14 @@ async def create_org_key(
     body: KeyCreate, mine: OrgMembership, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key, secret = await org_keys.create_org_key(db, portal.settings, portal.secret_key, mine, body)
-    return org_key_with_secret(key, mine.user, secret)
+    return org_key_with_secret(key, mine.user, await _budget(portal, key), secret)
 
 
 @router.get("/keys/{key_id}", response_model=OrgKeyOut)
 async def get_org_key(
     key_id: str, mine: OrgMembership, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
-    return _out(portal, *await org_keys.get_org_key(db, mine.org.id, key_id))
+    return await _out(portal, *await org_keys.get_org_key(db, mine.org.id, key_id))
 
 
 @router.patch("/keys/{key_id}", response_model=OrgKeyOut)
@@ -63,7 +70,7 @@ async def update_org_key(
     key_id: str, body: KeyUpdate, mine: OrgMembership, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key, creator = await org_keys.key_to_change(db, mine, key_id)
-    return _out(portal, await keys.update_key(db, key, body), creator)
+    return await _out(portal, await keys.update_key(db, key, body), creator)
 
 
 @router.delete("/keys/{key_id}", response_model=Success)
@@ -79,7 +86,7 @@ async def regenerate_org_key(
 ) -> dict[str, Any]:
     key, creator = await org_keys.key_to_change(db, mine, key_id)
     secret = await keys.regenerate_key(db, portal.secret_key, key)
-    return org_key_with_secret(key, creator, secret)
+    return org_key_with_secret(key, creator, await _budget(portal, key), secret)
 
 
 @router.post("/keys/{key_id}/revoke", response_model=OrgKeyOut, responses=errors(409))
@@ -92,7 +99,7 @@ async def revoke_org_key(
 ) -> dict[str, Any]:
     key, creator = await org_keys.key_to_change(db, mine, key_id)
     reason = body.reason if body else None
-    return _out(portal, await keys.revoke_key(db, key, reason), creator)
+    return await _out(portal, await keys.revoke_key(db, key, reason), creator)
 
 
 @router.post("/keys/{key_id}/reactivate", response_model=OrgKeyOut, responses=errors(409))
@@ -100,7 +107,7 @@ async def reactivate_org_key(
     key_id: str, mine: OrgMembership, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key, creator = await org_keys.key_to_change(db, mine, key_id)
-    return _out(portal, await keys.reactivate_key(db, key), creator)
+    return await _out(portal, await keys.reactivate_key(db, key), creator)
 
 
 @router.get("/keys/{key_id}/usage", response_model=KeyUsage)

@@ -192,10 +192,14 @@ def invitation_out(invitation: OrgInvitation, inviter: User | None) -> dict[str,
     }
 
 
-def org_key_out(key: ApiKey, creator: User | None, **kw: Any) -> dict[str, Any]:
-    return {**key_out(key, **kw), "orgId": key.org_id, "createdBy": user_ref(creator)}
+def org_key_out(
+    key: ApiKey, creator: User | None, budget: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    return {**key_out(key, budget, **kw), "orgId": key.org_id, "createdBy": user_ref(creator)}
 
 
-def org_key_with_secret(key: ApiKey, creator: User | None, secret: str) -> dict[str, Any]:
-    body = org_key_out(key, creator)
+def org_key_with_secret(
+    key: ApiKey, creator: User | None, budget: dict[str, Any], secret: str
+) -> dict[str, Any]:
+    body = org_key_out(key, creator, budget)
     return {"id": body.pop("id"), "name": body.pop("name"), "key": secret, **body}
