@@ -56,6 +56,7 @@ class Principal:
     user: User
     api_key: Any | None = None  # keys.models.ApiKey when authenticated by a key
     auth_session_id: str | None = None
+    org: Any | None = None  # orgs.models.Organization of an org key
 
     @property
     def via_key(self) -> bool:
@@ -76,7 +77,10 @@ class Principal:
         """Every model allow-list the caller's requests must pass (None: any model)."""
         if self.api_key is None:
             return ()
-        return (getattr(self.api_key, "models", None),)
+        key_list = getattr(self.api_key, "models", None)
+        if self.org is None:
+            return (key_list,)
+        return (key_list, getattr(self.org, "models", None))
 
     def may_use_model(self, model: str) -> bool:
         return allowed(model, *self.model_lists())

@@ -46,7 +46,15 @@ def _key_name(key: Any) -> str:
 
 KEY = ScopeKind("key", lambda p: p.api_key, lambda p: p.user.id, _key_name, "api_key_id")
 USER = ScopeKind("user", lambda p: p.user, lambda p: p.user.id, lambda _: "your account", "user_id")
-KINDS: list[ScopeKind] = [KEY, USER]
+# The org's tallies are the org's, whichever member's key spends: tagged by the org id.
+ORG = ScopeKind(
+    "org",
+    lambda p: p.org,
+    lambda p: p.org.id if p.org is not None else p.user.id,
+    lambda org: f"organization '{org.name}'",
+    "org_id",
+)
+KINDS: list[ScopeKind] = [KEY, USER, ORG]
 
 
 def scope_of(kind: ScopeKind, row: Any, tag: str, notify: str | None = None) -> Scope | None:

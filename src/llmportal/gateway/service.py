@@ -49,6 +49,7 @@ from llmportal.gateway.types import (
     UsageEvent,
 )
 from llmportal.metrics import instruments as metrics
+from llmportal.model_allowlist import allowed
 
 log = logging.getLogger("llmportal.gateway")
 
@@ -89,6 +90,9 @@ def check_model_allowed(principal: Principal, model: str) -> None:
     """The model id the client asked for against the caller's allow-lists: checked before
     anything is reserved, called or recorded."""
     if not principal.may_use_model(model):
+        key_list = getattr(principal.api_key, "models", None)
+        if principal.org is not None and allowed(model, key_list):
+            raise PortalError(403, f"Model '{model}' is not allowed for this organization")
         raise PortalError(403, f"Model '{model}' is not allowed for this API key")
 
 

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llmportal.db import transaction
 from llmportal.deps import Principal, unauthorized
 from llmportal.errors import PortalError
-from llmportal.keys.cache import KeyCache, generation
+from llmportal.keys.cache import Found, KeyCache, generation
 from llmportal.keys.models import ApiKey
 from llmportal.keys.secrets import is_well_formed
+from llmportal.orgs.models import Organization
 from llmportal.portal import Portal
 from llmportal.ratelimit_headers import remember_decision
 from llmportal.security.clientip import Network, client_ip
@@ -46,15 +47,16 @@ def rpm_bucket(key_id: str) -> str:
     return f"key-rpm:{key_id}"
 
 
-async def _lookup(db: AsyncSession, digest: str) -> tuple[ApiKey, User] | None:
+async def _lookup(db: AsyncSession, digest: str) -> Found | None:
     found = (
         await db.execute(
-            select(ApiKey, User)
+            select(ApiKey, User, Organization)
             .join(User, User.id == ApiKey.user_id)
+            .outerjoin(Organization, Organization.id == ApiKey.org_id)
             .where(ApiKey.secret_hash == digest)
         )
     ).first()
-    return None if found is None else (found[0], found[1])
+    return None if found is None else (found[0], found[1], found[2])
 
 
 async def authenticate_key(
@@ -79,8 +81,8 @@ async def authenticate_key(
             if row is None:
                 raise unauthorized("Invalid API key")
             if cache is not None:
-                cache.put(digest, row[0], row[1], seen)
-    key, user = row
+                cache.put(digest, row[0], row[1], row[2], seen)
+    key, user, org = row
     if key.status == "REVOKED":
         raise unauthorized("API key revoked")
     if key.is_expired():
@@ -99,4 +101,4 @@ async def authenticate_key(
     tracker = portal.services.get("key_last_used")
     if tracker is not None:
         tracker.touch(key.id)
-    return Principal(user=user, api_key=key)
+    return Principal(user=user, api_key=key, org=org)

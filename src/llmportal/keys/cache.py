@@ -22,17 +22,20 @@ from sqlalchemy.orm.attributes import instance_state
 
 from llmportal.db import after_commit
 from llmportal.keys.models import ApiKey
+from llmportal.orgs.models import Organization
 from llmportal.users.models import User
 
 AUTH_CACHE_TTL_S = 1.0
 AUTH_CACHE_MAX = 10_000
-_WATCHED = (ApiKey, User)
+_WATCHED = (ApiKey, User, Organization)
 _CHANGED = "llmportal.auth_rows_changed"
 _generation = 0
 # Called once after each commit that changed a watched row: tell the other instances.
 broadcasters: list[Callable[[], Awaitable[None]]] = []
 
-T = TypeVar("T", ApiKey, User)
+T = TypeVar("T", ApiKey, User, Organization)
+# A key, its owner (for an org key: the member who created it) and its org, if any.
+Found = tuple[ApiKey, User, Organization | None]
 
 
 def _bump() -> None:
@@ -69,7 +72,9 @@ class KeyCache:
     def __init__(self, ttl_s: float = AUTH_CACHE_TTL_S, max_entries: int = AUTH_CACHE_MAX) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        self._entries: dict[
+            str, tuple[float, dict[str, Any], dict[str, Any], dict[str, Any] | None]
+        ] = {}
         self._generation = _generation
         # False while changes made elsewhere might not be heard (the channel is down).
         self.trusted = True
@@ -77,7 +82,7 @@ class KeyCache:
         # lookup runs wait for that one instead of each making its own.
         self._lookups: dict[str, asyncio.Event] = {}
 
-    def get(self, digest: str) -> tuple[ApiKey, User] | None:
+    def get(self, digest: str) -> Found | None:
         if not self.trusted:
             return None
         if self._generation != _generation:
@@ -89,9 +94,10 @@ class KeyCache:
         if entry[0] < time.monotonic():
             del self._entries[digest]
             return None
-        return _revive(ApiKey, entry[1]), _revive(User, entry[2])
+        org = _revive(Organization, entry[3]) if entry[3] is not None else None
+        return _revive(ApiKey, entry[1]), _revive(User, entry[2]), org
 
-    async def after_lookup(self, digest: str) -> tuple[ApiKey, User] | None:
+    async def after_lookup(self, digest: str) -> Found | None:
         """The entry once the lookup under way for `digest` is done; None when there is none
         (or it found nothing to keep: the caller looks the key up itself)."""
         running = self._lookups.get(digest)
@@ -110,14 +116,21 @@ class KeyCache:
                 del self._lookups[digest]
             running.set()
 
-    def put(self, digest: str, key: ApiKey, user: User, generation: int) -> None:
+    def put(
+        self, digest: str, key: ApiKey, user: User, org: Organization | None, generation: int
+    ) -> None:
         """Remember a lookup made while the generation was `generation` (a write since then
         makes the rows it read possibly stale, so it is not kept)."""
         if not self.trusted or generation != _generation or self._generation != _generation:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[digest] = (time.monotonic() + self.ttl_s, _snapshot(key), _snapshot(user))
+        self._entries[digest] = (
+            time.monotonic() + self.ttl_s,
+            _snapshot(key),
+            _snapshot(user),
+            _snapshot(org) if org is not None else None,
+        )
 
     def clear(self) -> None:
         self._entries.clear()

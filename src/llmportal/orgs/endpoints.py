@@ -10,11 +10,14 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Response
 
 from llmportal.auth import ratelimits
+from llmportal.budgets.scopes import ORG
+from llmportal.budgets.service import budget_json
 from llmportal.deps import BrowserPrincipal, DbSession, PortalDep
 from llmportal.email.mailer import mailer_for
 from llmportal.openapi import Success, errors
 from llmportal.orgs import invitations, service
 from llmportal.orgs.deps import OrgMembership
+from llmportal.orgs.models import Organization
 from llmportal.orgs.schemas import (
     InvitationIn,
     InvitationList,
@@ -22,6 +25,8 @@ from llmportal.orgs.schemas import (
     InvitationToken,
     MemberList,
     MemberOut,
+    OrgLimits,
+    OrgLimitsOut,
     OrgList,
     OrgName,
     OrgOut,
@@ -30,6 +35,7 @@ from llmportal.orgs.schemas import (
     member_out,
     org_out,
 )
+from llmportal.portal import Portal
 
 router = APIRouter(prefix="/api/orgs", tags=["orgs"])
 
@@ -63,6 +69,26 @@ async def get_org(mine: OrgMembership, db: DbSession) -> dict[str, Any]:
 async def rename_org(body: OrgName, mine: OrgMembership, db: DbSession) -> dict[str, Any]:
     org = await service.rename(db, mine, body.name)
     return org_out(org, mine.role, await service.member_count(db, org.id))
+
+
+async def _limits(portal: Portal, org: Organization) -> dict[str, Any]:
+    return {**await budget_json(portal, ORG, org, org.id), "models": org.models}
+
+
+@router.get("/{org_id}/limits", response_model=OrgLimitsOut)
+async def get_limits(mine: OrgMembership, portal: PortalDep) -> dict[str, Any]:
+    """The org's USD budget (with the spend of its keys this period) and model allow-list."""
+    return await _limits(portal, mine.org)
+
+
+@router.patch("/{org_id}/limits", response_model=OrgLimitsOut)
+async def set_limits(
+    body: OrgLimits, mine: OrgMembership, db: DbSession, portal: PortalDep
+) -> dict[str, Any]:
+    """Admins and owners: `maxBudget` / `budgetPeriod` over every org key together (the
+    strictest of the key's, the creating member's and the org's budgets refuses), and `models`,
+    which every org key is held to besides its own list."""
+    return await _limits(portal, await service.set_limits(db, mine, body))
 
 
 @router.delete("/{org_id}", response_model=Success)

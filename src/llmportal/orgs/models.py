@@ -2,21 +2,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from llmportal.budgets.models import BudgetColumns
 from llmportal.db import Base, IdMixin, TimestampMixin, utcnow
 
 ROLES = ("OWNER", "ADMIN", "MEMBER")
 RANK = {"MEMBER": 1, "ADMIN": 2, "OWNER": 3}
 
 
-class Organization(IdMixin, TimestampMixin, Base):
-    """A team that owns API keys (and, later, a budget and a model allow-list)."""
+class Organization(IdMixin, TimestampMixin, BudgetColumns, Base):
+    """A team that owns API keys, with a USD budget and a model allow-list over all of them."""
 
     __tablename__ = "organizations"
 
     name: Mapped[str] = mapped_column(String(100))
+    models: Mapped[list[str] | None] = mapped_column(JSON)  # None: every model
 
 
 class OrgMember(IdMixin, TimestampMixin, Base):

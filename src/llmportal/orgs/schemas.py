@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llmportal.budgets.schemas import BudgetFields, BudgetOut
 from llmportal.keys.models import ApiKey
 from llmportal.keys.schemas import KeyOut, key_out
+from llmportal.model_allowlist import MODELS_MAX, normalize_models
 from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.orgs.models import Organization, OrgInvitation, OrgMember
 from llmportal.users.models import User
@@ -203,3 +205,24 @@ def org_key_with_secret(
 ) -> dict[str, Any]:
     body = org_key_out(key, creator, budget)
     return {"id": body.pop("id"), "name": body.pop("name"), "key": secret, **body}
+
+
+class OrgLimits(BudgetFields):
+    """The org's budget and model allow-list; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[str] | None = Field(
+        default=None,
+        max_length=MODELS_MAX,
+        description="model ids or glob patterns every org key is held to; null: every model",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | None) -> list[str] | None:
+        return normalize_models(v) if v is not None else None
+
+
+class OrgLimitsOut(BudgetOut):
+    models: list[str] | None = Field(description="null: every model")

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.budgets.schemas import apply_budget
 from llmportal.db import utcnow
 from llmportal.errors import PortalError
 from llmportal.keys.models import ApiKey
 from llmportal.orgs.models import RANK, Organization, OrgInvitation, OrgMember
+from llmportal.orgs.schemas import OrgLimits
 from llmportal.users.models import User
 
 ORG_NOT_FOUND = "Organization not found"
@@ -115,6 +117,20 @@ async def rename(db: AsyncSession, acting: Membership, name: str) -> Organizatio
     acting.org.updated_at = utcnow()
     await db.flush()
     return acting.org
+
+
+async def set_limits(db: AsyncSession, acting: Membership, body: OrgLimits) -> Organization:
+    """The budget and allow-list over every org key: admins and owners set them."""
+    require_role(acting, "ADMIN")
+    org = acting.org
+    changed = apply_budget(org, body, utcnow())
+    if "models" in body.model_fields_set and body.models != org.models:
+        org.models = body.models
+        changed = True
+    if changed:
+        org.updated_at = utcnow()
+        await db.flush()
+    return org
 
 
 async def delete_org(db: AsyncSession, acting: Membership) -> None:
