@@ -338,4 +338,5 @@ async def test_alerts_at_80_and_100_percent_once_a_period(
         clock.now = tomorrow + timedelta(hours=1)
         await spend_until_refused()
         assert len(inbox.messages) == 4
-        assert inbox.messages[2]["Subject"] == subjects[0]
+        # Both again (one request may cross both thresholds: then their order is not fixed).
+        assert sorted(m["Subject"] for m in inbox.messages[2:]) == sorted(subjects)

@@ -137,6 +137,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/orgs/{org_id}"): Rule("browser", body={"name": "taken over"}),
     ("DELETE", "/api/orgs/{org_id}"): BROWSER,
     ("POST", "/api/orgs/{org_id}/leave"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/limits"): BROWSER,
+    ("PATCH", "/api/orgs/{org_id}/limits"): Rule("browser", body={"maxBudget": 1000}),
     ("GET", "/api/orgs/{org_id}/members"): BROWSER,
     ("PATCH", "/api/orgs/{org_id}/members/{user_id}"): Rule("browser", body={"role": "MEMBER"}),
     ("DELETE", "/api/orgs/{org_id}/members/{user_id}"): BROWSER,
