@@ -190,7 +190,7 @@ async def test_register_verify_login_chat_and_create_key(
         assert keys[0]["rpmLimit"] == 60
         async with httpx.AsyncClient(base_url=web_server.url) as http:
             r = await http.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
-        assert [m["id"] for m in r.json()["data"]] == ["oa-plain", "oa-tool"]
+        assert [m["id"] for m in r.json()["data"]] == ["oa-plain", "oa-tool", "oa-priced"]
 
         # Revoke and reactivate.
         page.once("dialog", lambda d: asyncio.ensure_future(d.accept("testing")))
