@@ -178,7 +178,8 @@ async def test_register_verify_login_chat_and_create_key(
         await page.get_by_role("button", name="Edit").click()
         await page.get_by_role("checkbox", name="library").check()
         await page.get_by_label("IP whitelist").fill("127.0.0.1\n10.0.0.0/8")
-        await expect(page.get_by_text("Available: oa-plain, oa-tool, oa-drip, oa-priced.")).to_be_visible()
+        available = "Available: oa-plain, oa-tool, oa-drip, oa-priced."
+        await expect(page.get_by_text(available)).to_be_visible()
         await page.get_by_label("Allowed models").fill("oa-p*, oa-tool")
         await page.get_by_label("Requests per minute").fill("60")
         await page.get_by_role("button", name="Save").click()
