@@ -28,11 +28,14 @@ class Census:
 
     def within(self, baseline: Census) -> bool:
         """Nothing more open than at the baseline, but for the database and Redis pools ("other"
-        sockets), which may open a connection or two more under load: that is no leak."""
+        sockets, or a SQLite connection's thread and file), which may open a connection or two
+        more under load: that is no leak."""
         pooled = max(self.tcp.get("other", 0) - baseline.tcp.get("other", 0), 0)
+        # A pooled SQLite connection is a file, not a socket: aiosqlite's thread and its fd.
+        sqlite_pooled = min(max(self.threads - baseline.threads, 0), POOL_GROWTH)
         return (
             pooled <= POOL_GROWTH
-            and self.fds <= baseline.fds + pooled
+            and self.fds <= baseline.fds + pooled + sqlite_pooled
             and self.connections <= baseline.connections + pooled
             and self.tasks <= baseline.tasks
         )
