@@ -25,11 +25,12 @@ from llmportal.errors import PortalError
 from llmportal.gateway.chatlink import ChatLink, Reply, ReplyCollector
 from llmportal.gateway.formats import anthropic, detect, embeddings, images, openai, responses
 from llmportal.gateway.librarylink import ImageLibrary
-from llmportal.gateway.metering import Budgets, Completion, Quota, UsageSink, prompt_text
+from llmportal.gateway.metering import Completion, Quota, UsageSink, prompt_text
 from llmportal.gateway.providers.base import UpstreamError
 from llmportal.gateway.providers.http import UpstreamRejected
 from llmportal.gateway.registry import Registry
 from llmportal.gateway.routing.router import Lease, Router
+from llmportal.gateway.spending import Spending, budgets_in_scope, input_bound
 from llmportal.gateway.tokens import TokenCounter
 from llmportal.gateway.types import (
     ChatRequest,
@@ -58,7 +59,6 @@ FORMATS: dict[str, Any] = {"openai": openai, "anthropic": anthropic, "responses"
 CLIENT_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent
 # How a client that went away (its request cancelled) is recorded, whenever it went.
 DISCONNECTED = (CLIENT_DISCONNECTED, "Client disconnected")
-RESERVE_ATTEMPTS = 3
 T = TypeVar("T")
 R = TypeVar("R", EmbeddingRequest, ImageRequest)
 
@@ -119,6 +119,10 @@ class GatewayService:
         self.services = services  # the portal's: "quota" may be registered after us
         self.counter = TokenCounter(settings.catalog)
         self.created = int(time.time())  # the models' "created" in GET /v1/models
+        # The registry is replaced by a config reload: the spending side asks for it each time.
+        self.spending = Spending(
+            settings, self.count_tokens, lambda model: self.registry.candidates(model)
+        )
 
     @classmethod
     def build(
@@ -238,11 +242,10 @@ class GatewayService:
             quota: Quota | None = self.services.get("quota")
             estimate = None
             if quota is not None:
-                estimate = await self._reserve(principal, req, done, quota)
-            budgets: Budgets | None = self.services.get("budgets")
-            scopes = budgets.scopes(principal) if budgets is not None else None
-            if budgets is not None and scopes:
-                await self._hold_budget(req, done, budgets, scopes, estimate)
+                estimate = await self.spending.reserve_tokens(principal, req, done, quota)
+            held = budgets_in_scope(self.services, principal)
+            if held is not None:
+                await self.spending.hold_budget(req, done, *held, estimate)
         except PortalError as exc:
             await done.fail(exc.status, exc.message)
             raise
@@ -263,115 +266,6 @@ class GatewayService:
         if link is None:
             raise PortalError(400, "session_id and attachments need the chat domain")
         return await link.prepare(principal, req, model)
-
-    async def _reserve(
-        self, principal: Principal, req: ChatRequest, done: Completion, quota: Quota
-    ) -> tuple[int, bool]:
-        """Reserve the prompt and the most the reply may use. Under a token limit the reply
-        gets what is left of it (max_tokens lowered and sent upstream, so the model cannot
-        overshoot), instead of a refusal whenever the default max_tokens does not fit.
-
-        Far from any limit the prompt is reserved at its size in bytes, a bound no tokenizer
-        exceeds (+1: SentencePiece's word start), and the reply keeps max_tokens: an exact count
-        could not change either. The tokenizer (~0.1 ms for a short prompt, more in its
-        thread) counts the prompt only when what is left is close. The first try is one
-        reservation of all of it, which fits unless a limit is near: one store round trip
-        instead of two (`remaining`, then `reserve`). Returns the prompt estimate and whether
-        it is an exact count."""
-        wanted = req.max_tokens or self.settings.default_max_tokens
-        text = prompt_text(req)
-        prompt = len(text.encode()) + 1
-        if await done.try_reserve(quota, prompt + wanted):
-            if quota.limited(principal):
-                req.max_tokens = wanted
-            return prompt, False
-        counted = False
-        for attempt in range(RESERVE_ATTEMPTS):
-            left = await quota.remaining(principal)
-            if left is not None and left - prompt < wanted and not counted:
-                prompt = await self.count_tokens(done.model.id if done.model else None, text)
-                counted = True
-            budget = wanted if left is None else max(1, min(wanted, left - prompt))
-            try:
-                await done.reserve(quota, prompt + budget)
-            except PortalError as exc:
-                # Retry only when `remaining` saw room that a concurrent request then took.
-                room = left is not None and left - prompt >= 1
-                if exc.status != 429 or not room or attempt == RESERVE_ATTEMPTS - 1:
-                    raise
-                continue
-            if left is not None:
-                req.max_tokens = budget
-            return prompt, counted
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _hold_budget(
-        self,
-        req: ChatRequest,
-        done: Completion,
-        budgets: Budgets,
-        scopes: list[Any],
-        estimate: tuple[int, bool] | None,
-    ) -> None:
-        """Hold the worst case on every budget in scope: the prompt at the input price and
-        max_tokens at the output price, both the dearest of the model and its fallbacks. Near
-        a budget's end the reply gets the output tokens left (max_tokens lowered and sent
-        upstream, as under a token limit); only when not even one fits is it a 429 naming the
-        budget. A prompt estimated by its bytes is counted exactly before it lowers or refuses
-        anything."""
-        assert done.model is not None
-        text: str | None = None
-        if estimate is None:
-            text = prompt_text(req)
-            estimate = (len(text.encode()) + 1, False)
-        prompt, counted = estimate
-        priced = self.registry.candidates(done.model)
-        in_price = max(m.input_cost_per_mtok for m in priced)
-        out_price = max(m.output_cost_per_mtok for m in priced)
-        wanted = req.max_tokens or self.settings.default_max_tokens
-        while True:
-            granted: int | None = None
-            try:
-                granted = await done.hold_budget(
-                    budgets, scopes, prompt * in_price, out_price, wanted, final=counted
-                )
-            except PortalError as exc:
-                if exc.status != 429 or counted:
-                    raise
-            if counted or granted == wanted:
-                break
-            if granted is not None:
-                await done.drop_budget()
-            text = text if text is not None else prompt_text(req)
-            prompt = await self.count_tokens(done.model.id, text)
-            counted = True
-        if granted is not None and granted < wanted:
-            req.max_tokens = granted
-
-    async def _hold_flat(
-        self,
-        done: Completion,
-        budgets: Budgets,
-        scopes: list[Any],
-        tokens: int,
-        exact: Callable[[], Awaitable[int]] | None = None,
-        images: int = 0,
-    ) -> None:
-        """Hold a cost without a reply to lower (embeddings, images): `tokens` at the dearest
-        input price, images at the dearest image price; a refusal of a bound on the tokens is
-        tried again with `exact()`."""
-        assert done.model is not None
-        priced = self.registry.candidates(done.model)
-        in_price = max(m.input_cost_per_mtok for m in priced)
-        image_micros = max(m.image_cost for m in priced) * 1_000_000 * images
-        try:
-            await done.hold_budget(
-                budgets, scopes, tokens * in_price + image_micros, final=exact is None
-            )
-        except PortalError as exc:
-            if exc.status != 429 or exact is None:
-                raise
-            await done.hold_budget(budgets, scopes, await exact() * in_price + image_micros)
 
     async def complete(self, principal: Principal, req: ChatRequest) -> ChatResponse:
         done, prepared = await self._begin(principal, req)
@@ -559,18 +453,16 @@ class GatewayService:
             quota: Quota | None = self.services.get("quota")
             tokens = None
             if quota is not None:
-                tokens = await self._input_estimate(principal, req, quota)
+                tokens = await self.spending.input_estimate(principal, req, quota)
                 await done.reserve(quota, tokens)
-            budgets: Budgets | None = self.services.get("budgets")
-            scopes = budgets.scopes(principal) if budgets is not None else None
-            if budgets is not None and scopes:
+            held = budgets_in_scope(self.services, principal)
+            if held is not None:
                 model = done.model.id
-                await self._hold_flat(
+                await self.spending.hold_flat(
                     done,
-                    budgets,
-                    scopes,
-                    tokens if tokens is not None else self._input_bound(req),
-                    lambda: self._input_tokens(model, req),
+                    *held,
+                    tokens if tokens is not None else input_bound(req),
+                    lambda: self.spending.input_tokens(model, req),
                 )
             result, lease = await self._first_answer(
                 done, lambda provider, model: provider.embed(req, model)
@@ -578,7 +470,7 @@ class GatewayService:
         with anyio.CancelScope(shield=True):
             if result.prompt_tokens == 0:
                 model_id = done.model.id if done.model else None
-                result.prompt_tokens = await self._input_tokens(model_id, req)
+                result.prompt_tokens = await self.spending.input_tokens(model_id, req)
             usage = Usage(prompt_tokens=result.prompt_tokens)
             await lease.end(True, usage)
             await done.succeed(usage)
@@ -598,14 +490,13 @@ class GatewayService:
                 raise PortalError(403, "This API key lacks the 'library' permission")
             done.model = self.registry.for_mode(req.model, "images")
             quota: Quota | None = self.services.get("quota")
-            budgets: Budgets | None = self.services.get("budgets")
-            scopes = budgets.scopes(principal) if budgets is not None else None
-            if quota is not None or scopes:
+            held = budgets_in_scope(self.services, principal)
+            if quota is not None or held is not None:
                 tokens = await self.count_tokens(done.model.id, req.prompt)
                 if quota is not None:
                     await done.reserve(quota, tokens)
-                if budgets is not None and scopes:
-                    await self._hold_flat(done, budgets, scopes, tokens, images=req.n)
+                if held is not None:
+                    await self.spending.hold_flat(done, *held, tokens, images=req.n)
             result, lease = await self._first_answer(
                 done, lambda provider, model: provider.generate_images(req, model)
             )
@@ -636,28 +527,6 @@ class GatewayService:
                 log.warning("generated image not saved to the library: %s", exc)
             except Exception:
                 log.exception("saving a generated image to the library failed")
-
-    async def _input_estimate(
-        self, principal: Principal, req: EmbeddingRequest, quota: Quota
-    ) -> int:
-        """A bound on the inputs' tokens (their bytes) unless that is more than is left under
-        a limit: then the exact count, so that an input that fits is not refused."""
-        bound = self._input_bound(req)
-        left = await quota.remaining(principal)
-        if left is None or bound <= left:
-            return bound
-        return await self._input_tokens(req.model, req)
-
-    def _input_bound(self, req: EmbeddingRequest) -> int:
-        return sum(len(i) if isinstance(i, list) else len(i.encode()) + 1 for i in req.inputs)
-
-    async def _input_tokens(self, model_id: str | None, req: EmbeddingRequest) -> int:
-        total = 0
-        for item in req.inputs:
-            total += (
-                len(item) if isinstance(item, list) else await self.count_tokens(model_id, item)
-            )
-        return total
 
     async def _counted_usage(
         self, done: Completion, req: ChatRequest, reply: str, resp: ChatResponse | None = None

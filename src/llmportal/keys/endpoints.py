@@ -6,15 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from llmportal.budgets.scopes import KEY
-from llmportal.budgets.service import budget_json
 from llmportal.deps import BrowserPrincipal, DbSession, PortalDep
 from llmportal.keys import service, usage
 from llmportal.keys.auth import authenticate_key
 from llmportal.keys.cache import KeyCache
 from llmportal.keys.invalidation import KeyCacheInvalidation
 from llmportal.keys.last_used import LastUsedTracker
-from llmportal.keys.models import ApiKey
 from llmportal.keys.schemas import (
     KeyCreate,
     KeyList,
@@ -24,23 +21,12 @@ from llmportal.keys.schemas import (
     KeyUpdate,
     KeyUsage,
     KeyWithSecret,
-    key_out,
-    key_with_secret,
 )
+from llmportal.keys.views import key_json, key_json_with_secret
 from llmportal.openapi import Success, errors
 from llmportal.portal import Portal
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
-
-
-async def _budget(portal: Portal, key: ApiKey) -> dict[str, Any]:
-    return await budget_json(portal, KEY, key, key.user_id)
-
-
-async def _out(portal: Portal, key: ApiKey) -> dict[str, Any]:
-    tracker: LastUsedTracker | None = portal.services.get("key_last_used")
-    pending = tracker.pending(key.id) if tracker else None
-    return key_out(key, await _budget(portal, key), last_used_at=pending)
 
 
 @router.get("", response_model=KeyList)
@@ -48,7 +34,7 @@ async def list_keys(
     principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     keys = await service.list_keys(db, principal.user.id)
-    return {"keys": [await _out(portal, k) for k in keys]}
+    return {"keys": [await key_json(portal, k) for k in keys]}
 
 
 @router.post("", status_code=201, response_model=KeyWithSecret)
@@ -58,14 +44,14 @@ async def create_key(
     key, secret = await service.create_key(
         db, portal.settings, portal.secret_key, principal.user, body
     )
-    return key_with_secret(key, await _budget(portal, key), secret)
+    return await key_json_with_secret(portal, key, secret)
 
 
 @router.get("/{key_id}", response_model=KeyOut)
 async def get_key(
     key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
-    return await _out(portal, await service.get_key(db, principal.user.id, key_id))
+    return await key_json(portal, await service.get_key(db, principal.user.id, key_id))
 
 
 @router.patch("/{key_id}", response_model=KeyOut)
@@ -73,7 +59,7 @@ async def update_key(
     key_id: str, body: KeyUpdate, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key = await service.get_key(db, principal.user.id, key_id)
-    return await _out(portal, await service.update_key(db, key, body))
+    return await key_json(portal, await service.update_key(db, key, body))
 
 
 @router.delete("/{key_id}", response_model=Success)
@@ -89,7 +75,7 @@ async def regenerate_key(
 ) -> dict[str, Any]:
     key = await service.get_key(db, principal.user.id, key_id)
     secret = await service.regenerate_key(db, portal.secret_key, key)
-    return key_with_secret(key, await _budget(portal, key), secret)
+    return await key_json_with_secret(portal, key, secret)
 
 
 @router.post("/{key_id}/revoke", response_model=KeyOut, responses=errors(409))
@@ -102,7 +88,7 @@ async def revoke_key(
 ) -> dict[str, Any]:
     key = await service.get_key(db, principal.user.id, key_id)
     reason = body.reason if body else None
-    return await _out(portal, await service.revoke_key(db, key, reason))
+    return await key_json(portal, await service.revoke_key(db, key, reason))
 
 
 @router.post("/{key_id}/reactivate", response_model=KeyOut, responses=errors(409))
@@ -110,7 +96,7 @@ async def reactivate_key(
     key_id: str, principal: BrowserPrincipal, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key = await service.get_key(db, principal.user.id, key_id)
-    return await _out(portal, await service.reactivate_key(db, key))
+    return await key_json(portal, await service.reactivate_key(db, key))
 
 
 @router.get("/{key_id}/usage", response_model=KeyUsage)

@@ -207,8 +207,3 @@ def key_out(
         "createdAt": iso(key.created_at),
         "updatedAt": iso(key.updated_at),
     }
-
-
-def key_with_secret(key: ApiKey, budget: dict[str, Any], secret: str) -> dict[str, Any]:
-    body = key_out(key, budget)
-    return {"id": body.pop("id"), "name": body.pop("name"), "key": secret, **body}

@@ -7,14 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from llmportal.budgets.scopes import KEY
-from llmportal.budgets.service import budget_json
 from llmportal.deps import DbSession, PortalDep
 from llmportal.keys import service as keys
 from llmportal.keys import usage as key_usage
-from llmportal.keys.last_used import LastUsedTracker
 from llmportal.keys.models import ApiKey
 from llmportal.keys.schemas import KeyCreate, KeyRequests, KeyRevoke, KeyUpdate, KeyUsage
+from llmportal.keys.views import key_json, key_json_with_secret
 from llmportal.openapi import Success, errors
 from llmportal.orgs import keys as org_keys
 from llmportal.orgs import usage
@@ -25,8 +23,7 @@ from llmportal.orgs.schemas import (
     OrgKeyWithSecret,
     OrgRequests,
     OrgUsage,
-    org_key_out,
-    org_key_with_secret,
+    org_key_fields,
 )
 from llmportal.portal import Portal
 from llmportal.users.models import User
@@ -34,14 +31,8 @@ from llmportal.users.models import User
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["orgs"])
 
 
-async def _budget(portal: Portal, key: ApiKey) -> dict[str, Any]:
-    return await budget_json(portal, KEY, key, key.user_id)
-
-
 async def _out(portal: Portal, key: ApiKey, creator: User | None) -> dict[str, Any]:
-    tracker: LastUsedTracker | None = portal.services.get("key_last_used")
-    pending = tracker.pending(key.id) if tracker else None
-    return org_key_out(key, creator, await _budget(portal, key), last_used_at=pending)
+    return {**await key_json(portal, key), **org_key_fields(key, creator)}
 
 
 @router.get("/keys", response_model=OrgKeyList)
@@ -55,7 +46,7 @@ async def create_org_key(
     body: KeyCreate, mine: OrgMembership, db: DbSession, portal: PortalDep
 ) -> dict[str, Any]:
     key, secret = await org_keys.create_org_key(db, portal.settings, portal.secret_key, mine, body)
-    return org_key_with_secret(key, mine.user, await _budget(portal, key), secret)
+    return {**await key_json_with_secret(portal, key, secret), **org_key_fields(key, mine.user)}
 
 
 @router.get("/keys/{key_id}", response_model=OrgKeyOut)
@@ -86,7 +77,7 @@ async def regenerate_org_key(
 ) -> dict[str, Any]:
     key, creator = await org_keys.key_to_change(db, mine, key_id)
     secret = await keys.regenerate_key(db, portal.secret_key, key)
-    return org_key_with_secret(key, creator, await _budget(portal, key), secret)
+    return {**await key_json_with_secret(portal, key, secret), **org_key_fields(key, creator)}
 
 
 @router.post("/keys/{key_id}/revoke", response_model=OrgKeyOut, responses=errors(409))

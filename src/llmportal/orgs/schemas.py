@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmportal.budgets.schemas import BudgetFields, BudgetOut
 from llmportal.keys.models import ApiKey
-from llmportal.keys.schemas import KeyOut, key_out
+from llmportal.keys.schemas import KeyOut
 from llmportal.model_allowlist import MODELS_MAX, normalize_models
 from llmportal.openapi import ResponseModel, Timestamp
 from llmportal.orgs.models import Organization, OrgInvitation, OrgMember
@@ -194,17 +194,9 @@ def invitation_out(invitation: OrgInvitation, inviter: User | None) -> dict[str,
     }
 
 
-def org_key_out(
-    key: ApiKey, creator: User | None, budget: dict[str, Any], **kw: Any
-) -> dict[str, Any]:
-    return {**key_out(key, budget, **kw), "orgId": key.org_id, "createdBy": user_ref(creator)}
-
-
-def org_key_with_secret(
-    key: ApiKey, creator: User | None, budget: dict[str, Any], secret: str
-) -> dict[str, Any]:
-    body = org_key_out(key, creator, budget)
-    return {"id": body.pop("id"), "name": body.pop("name"), "key": secret, **body}
+def org_key_fields(key: ApiKey, creator: User | None) -> dict[str, Any]:
+    """What an org key's JSON has besides a personal key's (keys/views.py)."""
+    return {"orgId": key.org_id, "createdBy": user_ref(creator)}
 
 
 class OrgLimits(BudgetFields):
