@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from llmportal.portal import Portal
 from llmportal.usage.models import UsageRecord
+from tests.conftest import BASE_URL
 from tests.keys.helpers import bearer, create_key
 from tests.orgs.conftest import People, Team
 
@@ -162,3 +164,62 @@ async def test_an_org_key_cannot_name_a_chat_session(gw_people: People) -> None:
     )
     messages = await team.admin.client.get(f"/api/chat/sessions/{session.json()['id']}/messages")
     assert messages.json()["messages"] == []
+
+
+async def test_the_usage_summary_and_filters_of_an_org(gw_people: People) -> None:
+    """/api/usage/summary?orgId= is every member's use of the org's keys, in the summary's own
+    shape; members read it, outsiders and other orgs' members get 404."""
+    team = await gw_people.team(plan="UNLIMITED")
+    other_team = await gw_people.team("Globex")
+    portal: Portal = gw_people.app.state.portal
+    ci = await _org_key(team, "CI", by=team.admin)
+    bots = await _org_key(team, "Bots", by=team.owner)
+    personal = await create_key(team.admin.client)
+    for secret in (ci["key"], ci["key"], bots["key"], personal["key"]):
+        r = await team.outsider.client.post(
+            "/v1/chat/completions", json=CHAT, headers=bearer(secret)
+        )
+        assert r.status_code == 200, r.text
+    await _rows(portal)
+
+    summary = await team.member.client.get(f"/api/usage/summary?orgId={team.org_id}&period=7d")
+    assert summary.status_code == 200, summary.text
+    stats = summary.json()["stats"]
+    assert (stats["totalRequests"], stats["totalTokens"], stats["totalCost"]) == (3, 51, 1.74)
+    assert [m["model"] for m in summary.json()["modelUsage"]] == ["priced"]
+    # The admin's own summary still counts what they spent through the org's key and their own.
+    own = (await team.admin.client.get("/api/usage/summary?period=7d")).json()["stats"]
+    assert own["totalRequests"] == 3
+    only_ci = await team.member.client.get(
+        f"/api/usage/summary?orgId={team.org_id}&apiKeyId={ci['id']}"
+    )
+    assert only_ci.json()["stats"]["totalRequests"] == 2
+
+    filters = await team.member.client.get(f"/api/usage/filters?orgId={team.org_id}")
+    assert filters.status_code == 200, filters.text
+    assert filters.json() == {
+        "keys": [{"id": bots["id"], "name": "Bots"}, {"id": ci["id"], "name": "CI"}],
+        "models": ["priced"],
+    }
+
+    # A personal key is not the org's; another org's key neither.
+    for key_id in (personal["id"], "nosuchkey"):
+        r = await team.member.client.get(
+            f"/api/usage/summary?orgId={team.org_id}&apiKeyId={key_id}"
+        )
+        assert (r.status_code, r.json()) == (404, {"error": "API key not found"})
+    for who, org_id in [
+        (team.outsider, team.org_id),
+        (other_team.owner, team.org_id),
+        (team.owner, other_team.org_id),
+        (team.owner, "nosuchorg"),
+    ]:
+        for path in ("/api/usage/summary", "/api/usage/filters"):
+            r = await who.client.get(f"{path}?orgId={org_id}")
+            assert (r.status_code, r.json()) == (404, {"error": "Organization not found"}), path
+    r = await team.member.client.get("/api/usage/summary?orgId=")
+    assert (r.status_code, r.json()) == (400, {"error": "orgId: must not be empty"})
+    transport = httpx.ASGITransport(app=gw_people.app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anonymous:
+        r = await anonymous.get(f"/api/usage/summary?orgId={team.org_id}")
+        assert r.status_code == 401

@@ -457,6 +457,8 @@ async def test_attachment_by_drop_stop_generating_and_retry(
         await page.get_by_label("Model").select_option("oa-plain")
         await page.get_by_role("button", name="Retry").click()
         await expect(page.locator("article.msg.assistant").last.locator(".body")).to_have_text(TEXT)
+        # The text is all there before the stream ends; the exchange is stored when it ends.
+        await expect(page.get_by_role("button", name="Send")).to_be_visible()
         stored = await page.evaluate(MESSAGES)
         assert (stored[-1]["role"], stored[-1]["content"]) == ("assistant", TEXT)
         # The stopped answer is kept for the record but marked superseded, and reopening the

@@ -43,6 +43,8 @@ class BudgetAlerts:
         # (tally, limit, threshold) this process knows to be sent: no insert attempt per request
         self._known: set[tuple[str, int, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # the alert under way per tally: the next one waits for it, so 80 % is mailed before 100 %
+        self._last: dict[str, asyncio.Task[None]] = {}
 
     def check(self, tallies: Sequence[Tally], spends: Sequence[int | None]) -> None:
         for tally, spend in zip(tallies, spends, strict=True):
@@ -61,9 +63,23 @@ class BudgetAlerts:
         if len(self._known) >= KNOWN_MAX:
             self._known.clear()
         self._known.update((tally.key, tally.limit, p) for p in new)
-        task = asyncio.create_task(self._send(tally, new, spend), name="budget-alert")
+        before = self._last.get(tally.key)
+        task = asyncio.create_task(self._after(before, tally, new, spend), name="budget-alert")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._last[tally.key] = task
+        task.add_done_callback(lambda t: self._done(tally.key, t))
+
+    def _done(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._last.get(key) is task:
+            del self._last[key]
+
+    async def _after(
+        self, before: asyncio.Task[None] | None, tally: Tally, thresholds: list[int], spend: int
+    ) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        await self._send(tally, thresholds, spend)
 
     async def drain(self) -> None:
         """Wait for the alerts under way (tests; shutdown)."""

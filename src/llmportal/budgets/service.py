@@ -13,7 +13,7 @@ room for, up to `wanted`. A caller without any budget is never here (scopes() is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,6 +72,11 @@ class BudgetService:
         self.store = store
         self.alerts = alerts
         self.clock = clock
+        store.on_spent = self._spent
+
+    def _spent(self, tallies: Sequence[Tally], spends: Sequence[int | None]) -> None:
+        if self.alerts is not None:
+            self.alerts.check(tallies, spends)
 
     def scopes(self, principal: Principal) -> list[Scope]:
         return scopes_for(principal)
@@ -108,10 +113,7 @@ class BudgetService:
         if hold.done:
             return
         hold.done = True
-        cost = max(0, int(cost_micros))
-        spends = await self.store.settle(hold.tallies, hold.amount, cost)
-        if self.alerts is not None and cost:
-            self.alerts.check(hold.tallies, spends)
+        await self.store.settle(hold.tallies, hold.amount, max(0, int(cost_micros)))
 
     async def release(self, hold: Hold) -> None:
         await self.settle(hold, 0)
@@ -179,7 +181,12 @@ async def startup(portal: Portal) -> None:
 
 async def shutdown(portal: Portal) -> None:
     budgets: BudgetService | None = portal.services.get("budgets")
-    if budgets is not None and budgets.alerts is not None:
+    if budgets is None:
+        return
+    close = getattr(budgets.store, "close", None)
+    if close is not None:
+        await close()  # the batched settlements
+    if budgets.alerts is not None:
         await budgets.alerts.drain()
 
 

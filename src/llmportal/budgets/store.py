@@ -12,6 +12,7 @@ instances never spend past a budget by more than one request's misestimate.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +24,8 @@ from redis.asyncio import Redis
 
 from llmportal.budgets.scopes import Scope
 from llmportal.ratelimit import REDIS_DOWN_ERRORS, RedisOutage
+
+log = logging.getLogger("llmportal.budgets")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,17 @@ class Reserved:
 
 
 Loader = Callable[[Tally], Awaitable[int]]
+# Told each settled tally's spend after the settlement (None: the tally had expired).
+SpentHook = Callable[[Sequence[Tally], Sequence[int | None]], None]
+
+
+def no_hook(tallies: Sequence[Tally], spends: Sequence[int | None]) -> None:
+    pass
 
 
 class TallyStore(Protocol):
+    on_spent: SpentHook
+
     async def reserve(
         self, tallies: Sequence[Tally], base: float, unit: float, units: int, load: Loader
     ) -> Reserved:
@@ -57,8 +68,9 @@ class TallyStore(Protocol):
         have room for (at least one when unit > 0); else say which tally refuses."""
         ...
 
-    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> list[int | None]:
-        """Give back `held`, add `cost`; each tally's spend after (None: it expired)."""
+    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> None:
+        """Give back `held`, add `cost`; on_spent is told each tally's spend after (a store
+        may batch settlements, so that can come a moment later)."""
         ...
 
     async def spent(self, tally: Tally, load: Loader) -> int: ...
@@ -82,6 +94,7 @@ class MemoryTallyStore:
     """For one process: check-and-hold runs without awaiting, so it is atomic in the loop."""
 
     def __init__(self) -> None:
+        self.on_spent: SpentHook = no_hook
         self._values: dict[str, list[int]] = {}  # key -> [spent, held]
         self._expires: dict[str, float] = {}
         self._init_lock = asyncio.Lock()
@@ -114,7 +127,7 @@ class MemoryTallyStore:
             self._values[t.key][1] += amount
         return Reserved(None, amount, units)
 
-    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> list[int | None]:
+    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> None:
         out: list[int | None] = []
         for t in tallies:
             value = self._values.get(t.key)
@@ -124,7 +137,7 @@ class MemoryTallyStore:
             value[0] += cost
             value[1] -= held
             out.append(value[0])
-        return out
+        self.on_spent(tallies, out)
 
     async def spent(self, tally: Tally, load: Loader) -> int:
         await self._ensure([tally], load)
@@ -180,19 +193,26 @@ end
 return {1, units, amount}
 """
 
-# ARGV: -held, cost. Only existing tallies: an expired one must not come back without a TTL.
+# ARGV: per tally, the change of held, then of spent. Only existing tallies: an expired one
+# must not come back without a TTL. Each tally's spend after, -1 for an expired one.
 _SETTLE = """
 local out = {}
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('HINCRBY', KEYS[i], 'h', ARGV[1])
-    out[i] = redis.call('HINCRBY', KEYS[i], 's', ARGV[2])
+    redis.call('HINCRBY', KEYS[i], 'h', ARGV[2 * i - 1])
+    out[i] = redis.call('HINCRBY', KEYS[i], 's', ARGV[2 * i])
   else
     out[i] = -1
   end
 end
 return out
 """
+
+# Settlements wait this long to go to Redis together, as the quota's do: one round trip for
+# every request settled meanwhile. Until then a tally holds the larger reservation, never less.
+SETTLE_BATCH_S = 0.02
+
+LostSettlements = Callable[[list[str], BaseException], None]
 
 _INIT = """
 if redis.call('HSETNX', KEYS[1], 's', ARGV[1]) == 1 then
@@ -203,12 +223,22 @@ return 0
 
 
 class RedisTallyStore:
+    """Tallies in Redis (hashes), settlements batched (SETTLE_BATCH_S). A reservation refused
+    while settlements are pending, and every read, sends them first, so a budget refuses only
+    what its settled tallies refuse."""
+
     def __init__(self, redis: Redis, prefix: str) -> None:
+        self.on_spent: SpentHook = no_hook
         self._redis = redis
         self._prefix = prefix
         self._reserve = redis.register_script(_RESERVE)
         self._settle = redis.register_script(_SETTLE)
         self._init_script = redis.register_script(_INIT)
+        self._pending: dict[str, list[int]] = {}  # Tally.key -> [held change, spent change]
+        self._tallies: dict[str, Tally] = {}  # of the pending settlements
+        self._flush_task: asyncio.Task[None] | None = None
+        # Told of settlements Redis did not take (else they are logged).
+        self.on_lost: LostSettlements | None = None
 
     def _key(self, t: Tally) -> str:
         return self._prefix + t.key
@@ -222,22 +252,72 @@ class RedisTallyStore:
         keys = [self._key(t) for t in tallies]
         args: list[str | int] = [repr(float(base)), repr(float(unit)), units]
         args += [t.limit for t in tallies]
-        for _ in range(len(tallies) + 1):
+        for _ in range(len(tallies) + 2):
             reply = [int(x) for x in await self._reserve(keys=keys, args=args)]
             if reply[0] == 1:
                 return Reserved(None, reply[2], reply[1])
             if reply[0] == 0:
-                return Reserved(reply[1] - 1, spent=reply[2], held=reply[3])
+                if not self._pending:
+                    return Reserved(reply[1] - 1, spent=reply[2], held=reply[3])
+                await self.flush()
+                continue
             await self._init(tallies[reply[1] - 1], load)
         raise RuntimeError("budget tallies could not be initialised")
 
-    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> list[int | None]:
+    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> None:
         if not tallies:
-            return []
-        reply = await self._settle(keys=[self._key(t) for t in tallies], args=[-held, cost])
-        return [None if int(v) < 0 else int(v) for v in reply]
+            return
+        for t in tallies:
+            change = self._pending.setdefault(t.key, [0, 0])
+            change[0] -= held
+            change[1] += cost
+            self._tallies[t.key] = t
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(SETTLE_BATCH_S)
+        finally:
+            self._flush_task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send the pending settlements: one script per hash tag, one round trip."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        tallies, self._tallies = self._tallies, {}
+        by_tag: dict[str, list[str]] = {}
+        for key in pending:
+            by_tag.setdefault(key.partition("}")[0], []).append(key)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys in by_tag.values():
+                    await self._settle(
+                        keys=[self._prefix + k for k in keys],
+                        args=[n for k in keys for n in pending[k]],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+        except REDIS_DOWN_ERRORS as exc:
+            if self.on_lost is None:
+                log.warning("budget settlements not saved in Redis: %s", exc)
+            else:
+                self.on_lost(list(pending), exc)
+            return
+        for keys, reply in zip(by_tag.values(), replies, strict=True):
+            spends = [None if int(v) < 0 else int(v) for v in reply]
+            self.on_spent([tallies[k] for k in keys], spends)
+
+    async def close(self) -> None:
+        task, self._flush_task = self._flush_task, None
+        if task is not None:
+            task.cancel()
+        await self.flush()
 
     async def spent(self, tally: Tally, load: Loader) -> int:
+        await self.flush()
         value = await self._redis.hget(self._key(tally), "s")
         if value is None:
             await self._init(tally, load)
@@ -261,19 +341,40 @@ class FallbackTallyStore:
         self.primary = primary
         self.fallback = MemoryTallyStore()
         self.outage = outage
+        self._unsettled: set[str] = set()  # tallies whose batched settlement Redis missed
+        primary.on_lost = self._settlements_lost
+
+    @property
+    def on_spent(self) -> SpentHook:
+        return self.primary.on_spent
+
+    @on_spent.setter
+    def on_spent(self, hook: SpentHook) -> None:
+        self.primary.on_spent = hook
+        self.fallback.on_spent = hook
+
+    def _settlements_lost(self, keys: list[str], exc: BaseException) -> None:
+        self.outage.failed("budget tallies", exc)
+        self._unsettled.update(keys)
 
     async def _redis_usable(self) -> bool:
         if not self.outage.should_try():
             return False
-        if self.outage.is_down or self.fallback.has_tallies():
+        if self.outage.is_down or self.fallback.has_tallies() or self._unsettled:
             try:
-                await self.primary.forget(self.fallback.keys())
+                await self.primary.forget([*self.fallback.keys(), *self._unsettled])
             except REDIS_DOWN_ERRORS as exc:
                 self.outage.failed("budget tallies", exc)
                 return False
             self.outage.recovered()
+            hook = self.fallback.on_spent
             self.fallback = MemoryTallyStore()
+            self.fallback.on_spent = hook
+            self._unsettled.clear()
         return True
+
+    async def close(self) -> None:
+        await self.primary.close()
 
     async def reserve(
         self, tallies: Sequence[Tally], base: float, unit: float, units: int, load: Loader
@@ -285,13 +386,11 @@ class FallbackTallyStore:
                 self.outage.failed("budget tallies", exc)
         return await self.fallback.reserve(tallies, base, unit, units, load)
 
-    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> list[int | None]:
+    async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> None:
         if await self._redis_usable():
-            try:
-                return await self.primary.settle(tallies, held, cost)
-            except REDIS_DOWN_ERRORS as exc:
-                self.outage.failed("budget tallies", exc)
-        return await self.fallback.settle(tallies, held, cost)
+            await self.primary.settle(tallies, held, cost)
+            return
+        await self.fallback.settle(tallies, held, cost)
 
     async def spent(self, tally: Tally, load: Loader) -> int:
         if await self._redis_usable():

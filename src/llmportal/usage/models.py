@@ -71,10 +71,12 @@ class UsageDaily(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "api_key_id", "model", "status", "day"),
         Index("ix_usage_daily_user_day", "user_id", "day"),
+        Index("ix_usage_daily_org_day", "org_id", "day"),
     )
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     api_key_id: Mapped[str] = mapped_column(String(32), default="")
+    org_id: Mapped[str | None] = mapped_column(String(32))  # an org key's org (one for good)
     model: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     day: Mapped[date] = mapped_column(Date)

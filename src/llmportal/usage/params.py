@@ -18,11 +18,14 @@ class SummaryParams:
     api_key_id: str | None = None
     model: str | None = None
     status: str | None = None
+    org_id: str | None = None
 
     def query(self, user_id: str | None) -> service.UsageQuery:
-        """Validated (400 naming the parameter); user_id None is the whole portal."""
+        """Validated (400 naming the parameter); user_id None is the whole portal (or, with
+        org_id, the org's keys)."""
         return service.parse_query(
             user_id,
+            org_id=self.org_id,
             period=self.period,
             from_=self.from_,
             to=self.to,
@@ -39,8 +42,9 @@ def summary_params(
     api_key_id: Annotated[str | None, Query(alias="apiKeyId")] = None,
     model: str | None = None,
     status: str | None = None,
+    org_id: Annotated[str | None, Query(alias="orgId", max_length=32)] = None,
 ) -> SummaryParams:
-    return SummaryParams(period, from_, to, api_key_id, model, status)
+    return SummaryParams(period, from_, to, api_key_id, model, status, org_id)
 
 
 SummaryQuery = Annotated[SummaryParams, Depends(summary_params)]

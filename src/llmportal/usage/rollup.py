@@ -33,12 +33,15 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def fold(records: Sequence[Any]) -> dict[RollupKey, dict[str, int]]:
-    """Sum a batch per (user, key, model, status, UTC day)."""
+def fold(records: Sequence[Any]) -> tuple[dict[RollupKey, dict[str, int]], dict[str, str]]:
+    """Sum a batch per (user, key, model, status, UTC day); and the org of each org key."""
     totals: dict[RollupKey, dict[str, int]] = {}
+    orgs: dict[str, str] = {}
     for r in records:
         created = r.created_at or datetime.now(UTC)
         key = (r.user_id, r.api_key_id or "", r.model, r.status, utc_day(created))
+        if r.org_id and r.api_key_id:
+            orgs[r.api_key_id] = r.org_id
         row = totals.setdefault(key, dict.fromkeys(_SUMMED, 0))
         row["requests"] += 1
         row["prompt_tokens"] += r.prompt_tokens or 0
@@ -47,13 +50,13 @@ def fold(records: Sequence[Any]) -> dict[RollupKey, dict[str, int]]:
         row["output_cost_micros"] += r.output_cost_micros or 0
         row["image_cost_micros"] += r.image_cost_micros or 0
         row["latency_ms_sum"] += r.latency_ms or 0
-    return totals
+    return totals, orgs
 
 
 async def add_to_rollup(db: AsyncSession, records: Sequence[Any]) -> None:
     """Fold a batch of new usage records into usage_daily (one upsert, same transaction). A
     record is a UsageRecord or anything with its attributes (the writer's plain rows)."""
-    totals = fold(records)
+    totals, orgs = fold(records)
     if not totals:
         return
     # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
@@ -62,6 +65,7 @@ async def add_to_rollup(db: AsyncSession, records: Sequence[Any]) -> None:
             "id": new_id(),
             "user_id": user_id,
             "api_key_id": key_id,
+            "org_id": orgs.get(key_id),
             "model": model,
             "status": status,
             "day": day,

@@ -35,6 +35,7 @@ class UsageQuery:
     api_key_id: str | None = None
     model: str | None = None
     status: str | None = None
+    org_id: str | None = None  # an org's keys, every member's use of them
 
     @property
     def days(self) -> list[date]:
@@ -60,6 +61,7 @@ def parse_query(
     api_key_id: str | None,
     model: str | None,
     status: str | None,
+    org_id: str | None = None,
     now: datetime | None = None,
 ) -> UsageQuery:
     """Validate the query parameters; from/to, when given, take precedence over period."""
@@ -73,7 +75,14 @@ def parse_query(
         raise bad_request("apiKeyId: must not be empty")
     if model is not None and not model.strip():
         raise bad_request("model: must not be empty")
-    filters: dict[str, Any] = {"api_key_id": api_key_id, "model": model, "status": status}
+    if org_id is not None and not org_id.strip():
+        raise bad_request("orgId: must not be empty")
+    filters: dict[str, Any] = {
+        "api_key_id": api_key_id,
+        "model": model,
+        "status": status,
+        "org_id": org_id,
+    }
     if from_ is not None or to is not None:
         if from_ is None:
             raise bad_request("from is required with to")
@@ -134,6 +143,8 @@ def _rollup_select(q: UsageQuery) -> Any:
     ).where(t.day >= q.first_day, t.day <= q.last_day)
     if q.user_id is not None:
         stmt = stmt.where(t.user_id == q.user_id)
+    if q.org_id is not None:
+        stmt = stmt.where(t.org_id == q.org_id)
     if q.api_key_id is not None:
         stmt = stmt.where(t.api_key_id == q.api_key_id)
     if q.model is not None:
@@ -163,6 +174,8 @@ def _raw_select(q: UsageQuery) -> Any:
     ).where(r.created_at > q.since, r.created_at <= q.until)
     if q.user_id is not None:
         stmt = stmt.where(r.user_id == q.user_id)
+    if q.org_id is not None:
+        stmt = stmt.where(r.org_id == q.org_id)
     if q.api_key_id is not None:
         stmt = stmt.where(r.api_key_id == q.api_key_id)
     if q.model is not None:
@@ -185,34 +198,57 @@ async def load_buckets(db: AsyncSession, q: UsageQuery) -> list[Bucket]:
     return buckets
 
 
+async def key_in_org(db: AsyncSession, org_id: str, key_id: str) -> bool:
+    table = _api_keys_table()
+    if table is not None and "org_id" in table.c:
+        found = await db.scalar(
+            select(table.c.id).where(table.c.id == key_id, table.c.org_id == org_id)
+        )
+        if found is not None:
+            return True
+    used = await db.scalar(
+        select(UsageDaily.id)
+        .where(UsageDaily.org_id == org_id, UsageDaily.api_key_id == key_id)
+        .limit(1)
+    )
+    return used is not None
+
+
 async def summary(db: AsyncSession, q: UsageQuery) -> dict[str, Any]:
-    if (
-        q.api_key_id is not None
-        and q.user_id is not None
-        and not await key_belongs_to(db, q.user_id, q.api_key_id)
-    ):
-        raise PortalError(404, "API key not found")
+    if q.api_key_id is not None:
+        if q.org_id is not None:
+            known = await key_in_org(db, q.org_id, q.api_key_id)
+        elif q.user_id is not None:
+            known = await key_belongs_to(db, q.user_id, q.api_key_id)
+        else:
+            known = True
+        if not known:
+            raise PortalError(404, "API key not found")
     return build_summary(await load_buckets(db, q), q.days)
 
 
-async def filter_options(db: AsyncSession, user_id: str) -> dict[str, Any]:
+async def filter_options(
+    db: AsyncSession, user_id: str, org_id: str | None = None
+) -> dict[str, Any]:
+    """The keys and models the summary can be filtered by: the user's own, or an org's."""
     names: dict[str, str | None] = {}
     table = _api_keys_table()
+    if org_id is None:
+        mine = UsageDaily.user_id == user_id
+    else:
+        mine = UsageDaily.org_id == org_id
     if table is not None:
         name_col = table.c.get("name")
         cols = [table.c.id, name_col] if name_col is not None else [table.c.id]
-        for row in (await db.execute(select(*cols).where(table.c.user_id == user_id))).all():
+        owner = table.c.user_id == user_id if org_id is None else table.c.org_id == org_id
+        for row in (await db.execute(select(*cols).where(owner))).all():
             names[row[0]] = row[1] if name_col is not None else None
     used_keys = await db.scalars(
-        select(UsageDaily.api_key_id)
-        .where(UsageDaily.user_id == user_id, UsageDaily.api_key_id != "")
-        .distinct()
+        select(UsageDaily.api_key_id).where(mine, UsageDaily.api_key_id != "").distinct()
     )
     for key_id in used_keys:
         names.setdefault(key_id, None)
-    models = await db.scalars(
-        select(UsageDaily.model).where(UsageDaily.user_id == user_id).distinct()
-    )
+    models = await db.scalars(select(UsageDaily.model).where(mine).distinct())
     keys = sorted(names.items(), key=lambda kv: ((kv[1] or "").lower(), kv[0]))
     return {
         "keys": [{"id": key_id, "name": name} for key_id, name in keys],
