@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from llmportal.budgets import store as store_module
 from llmportal.budgets.periods import period_bounds, week_bounds
 from llmportal.budgets.scopes import scopes_for
 from llmportal.budgets.service import BudgetService, Hold
-from llmportal.budgets.store import MemoryTallyStore, RedisTallyStore, TallyStore
+from llmportal.budgets.store import MemoryTallyStore, RedisTallyStore, Tally, TallyStore
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.ids import new_id
@@ -256,3 +257,32 @@ async def test_instances_sharing_redis_share_the_budget(portal: Portal, make_use
     user = with_user_budget(await make_user(), 0.7)
     who = Principal(user=user, api_key=budgeted_key(5, "daily"))
     assert await _race(lambda i: instances[i % 3], who, n=30) == 7
+
+
+class BusyTallyStore(RedisTallyStore):
+    """Other requests settle while each flush is on its way, as under load."""
+
+    other: Tally | None = None
+
+    async def flush(self) -> None:
+        await super().flush()
+        assert self.other is not None
+        self._pending[self.other.key] = [0, 1]
+        self._tallies[self.other.key] = self.other
+
+
+async def test_a_refusal_while_settlements_keep_arriving_is_a_429(
+    portal: Portal, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = portal.redis
+    if redis is None:
+        pytest.skip("Redis runs in the scale half of the suite (LLMPORTAL_TEST_REDIS_URL)")
+    monkeypatch.setattr(store_module, "SETTLE_BATCH_S", 3600.0)
+    store = BusyTallyStore(redis, portal.settings.redis_prefix + "budget:")
+    budgets = service(portal, store)
+    scopes = budgets.scopes(Principal(user=await make_user(), api_key=budgeted_key(1.0, "daily")))
+    other = budgets.scopes(Principal(user=await make_user(), api_key=budgeted_key(1.0, "daily")))
+    store.other = budgets.tally(other[0])
+    hold, _ = await budgets.reserve(scopes, 900_000, 0, 0)
+    await budgets.settle(hold, 900_000)
+    await refused(budgets.reserve(scopes, 200_000, 0, 0))  # once the batch is in, not a 500

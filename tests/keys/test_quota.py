@@ -321,3 +321,23 @@ async def test_settlements_redis_missed_reload_from_the_database(
     assert await quota.remaining(who) == 900
     assert not store.outage.is_down
     await down.aclose()
+
+
+class BusyCounterStore(RedisCounterStore):
+    """Other requests settle while each flush is on its way, as under load."""
+
+    async def flush(self) -> None:
+        await super().flush()
+        self._pending["{busy}:other"] = 1
+
+
+async def test_a_refusal_while_settlements_keep_arriving_is_a_429(
+    portal: Portal, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = _redis_or_skip(portal)
+    monkeypatch.setattr(store_module, "SETTLE_BATCH_S", 3600.0)
+    quota = service(portal, BusyCounterStore(redis, portal.settings.redis_prefix + "quota:"))
+    who = Principal(user=await make_user())  # 1,000 tokens
+    r = await quota.reserve(who, 900)
+    await quota.settle(r, 850)  # 50 to give back, in the batch
+    await refused(quota.reserve(who, 200))  # refused once the batch is in, not a 500

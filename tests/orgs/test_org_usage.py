@@ -186,7 +186,7 @@ async def test_the_usage_summary_and_filters_of_an_org(gw_people: People) -> Non
     assert summary.status_code == 200, summary.text
     stats = summary.json()["stats"]
     assert (stats["totalRequests"], stats["totalTokens"], stats["totalCost"]) == (3, 51, 1.74)
-    assert [m["model"] for m in summary.json()["modelUsage"]] == ["priced"]
+    assert [m["model"] for m in summary.json()["byModel"]] == ["priced"]
     # The admin's own summary still counts what they spent through the org's key and their own.
     own = (await team.admin.client.get("/api/usage/summary?period=7d")).json()["stats"]
     assert own["totalRequests"] == 3

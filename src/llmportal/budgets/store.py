@@ -252,14 +252,17 @@ class RedisTallyStore:
         keys = [self._key(t) for t in tallies]
         args: list[str | int] = [repr(float(base)), repr(float(unit)), units]
         args += [t.limit for t in tallies]
+        flushed = False
         for _ in range(len(tallies) + 2):
             reply = [int(x) for x in await self._reserve(keys=keys, args=args)]
             if reply[0] == 1:
                 return Reserved(None, reply[2], reply[1])
             if reply[0] == 0:
-                if not self._pending:
+                # Once: under load other requests settle while this one flushes.
+                if flushed or not self._pending:
                     return Reserved(reply[1] - 1, spent=reply[2], held=reply[3])
                 await self.flush()
+                flushed = True
                 continue
             await self._init(tallies[reply[1] - 1], load)
         raise RuntimeError("budget tallies could not be initialised")

@@ -176,14 +176,17 @@ class RedisCounterStore:
     ) -> Counter | None:
         keys = [self._key(c) for c in counters]
         args = [amount, *(c.limit for c in counters)]
+        flushed = False
         for _ in range(len(counters) + 2):
             status, index = await self._reserve(keys=keys, args=args)
             if int(status) == 1:
                 return None
             if int(status) == 0:
-                if not self._pending:
+                # Once: under load other requests settle while this one flushes.
+                if flushed or not self._pending:
                     return counters[int(index) - 1]
                 await self.flush()
+                flushed = True
                 continue
             await self._init(counters[int(index) - 1], load)
         raise RuntimeError("quota counters could not be initialised")

@@ -22,8 +22,9 @@ OrgId = Annotated[str | None, Query(alias="orgId", min_length=1, max_length=32)]
 @router.get("/summary", response_model=UsageSummary, responses=errors(404))
 async def usage_summary(user: CurrentUser, db: DbSession, params: SummaryQuery) -> dict[str, Any]:
     if params.org_id is not None:
+        query = params.query(None)  # 400s first
         await membership(db, params.org_id, user)  # 404 for an org the caller is not in
-        return await service.summary(db, params.query(None))
+        return await service.summary(db, query)
     return await service.summary(db, params.query(user.id))
 
 

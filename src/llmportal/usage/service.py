@@ -233,10 +233,7 @@ async def filter_options(
     """The keys and models the summary can be filtered by: the user's own, or an org's."""
     names: dict[str, str | None] = {}
     table = _api_keys_table()
-    if org_id is None:
-        mine = UsageDaily.user_id == user_id
-    else:
-        mine = UsageDaily.org_id == org_id
+    mine = UsageDaily.user_id == user_id if org_id is None else UsageDaily.org_id == org_id
     if table is not None:
         name_col = table.c.get("name")
         cols = [table.c.id, name_col] if name_col is not None else [table.c.id]
