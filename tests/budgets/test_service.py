@@ -15,7 +15,7 @@ from llmportal.budgets import store as store_module
 from llmportal.budgets.periods import period_bounds, week_bounds
 from llmportal.budgets.scopes import scopes_for
 from llmportal.budgets.service import BudgetService, Hold
-from llmportal.budgets.store import MemoryTallyStore, RedisTallyStore, Tally, TallyStore
+from llmportal.budgets.store import Change, MemoryTallyStore, RedisTallyStore, Tally, TallyStore
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
 from llmportal.ids import new_id
@@ -267,8 +267,7 @@ class BusyTallyStore(RedisTallyStore):
     async def flush(self) -> None:
         await super().flush()
         assert self.other is not None
-        self._pending[self.other.key] = [0, 1]
-        self._tallies[self.other.key] = self.other
+        self._batch.pending[self.other.key] = Change(self.other, 0, 1)
 
 
 async def test_a_refusal_while_settlements_keep_arriving_is_a_429(

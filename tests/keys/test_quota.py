@@ -328,7 +328,7 @@ class BusyCounterStore(RedisCounterStore):
 
     async def flush(self) -> None:
         await super().flush()
-        self._pending["{busy}:other"] = 1
+        self._batch.pending["{busy}:other"] = 1
 
 
 async def test_a_refusal_while_settlements_keep_arriving_is_a_429(

@@ -23,6 +23,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from llmportal.budgets.scopes import Scope
+from llmportal.quota.batch import SettlementBatch, by_hash_tag
 from llmportal.ratelimit import REDIS_DOWN_ERRORS, RedisOutage
 
 log = logging.getLogger("llmportal.budgets")
@@ -214,6 +215,16 @@ SETTLE_BATCH_S = 0.02
 
 LostSettlements = Callable[[list[str], BaseException], None]
 
+
+@dataclass(slots=True)
+class Change:
+    """A tally's settlements not yet in Redis."""
+
+    tally: Tally
+    held: int = 0
+    spent: int = 0
+
+
 _INIT = """
 if redis.call('HSETNX', KEYS[1], 's', ARGV[1]) == 1 then
   redis.call('EXPIREAT', KEYS[1], ARGV[2])
@@ -234,9 +245,7 @@ class RedisTallyStore:
         self._reserve = redis.register_script(_RESERVE)
         self._settle = redis.register_script(_SETTLE)
         self._init_script = redis.register_script(_INIT)
-        self._pending: dict[str, list[int]] = {}  # Tally.key -> [held change, spent change]
-        self._tallies: dict[str, Tally] = {}  # of the pending settlements
-        self._flush_task: asyncio.Task[None] | None = None
+        self._batch: SettlementBatch[Change] = SettlementBatch(self._send, lambda: SETTLE_BATCH_S)
         # Told of settlements Redis did not take (else they are logged).
         self.on_lost: LostSettlements | None = None
 
@@ -259,7 +268,7 @@ class RedisTallyStore:
                 return Reserved(None, reply[2], reply[1])
             if reply[0] == 0:
                 # Once: under load other requests settle while this one flushes.
-                if flushed or not self._pending:
+                if flushed or not self._batch.pending:
                     return Reserved(reply[1] - 1, spent=reply[2], held=reply[3])
                 await self.flush()
                 flushed = True
@@ -270,37 +279,28 @@ class RedisTallyStore:
     async def settle(self, tallies: Sequence[Tally], held: int, cost: int) -> None:
         if not tallies:
             return
+        pending = self._batch.pending
         for t in tallies:
-            change = self._pending.setdefault(t.key, [0, 0])
-            change[0] -= held
-            change[1] += cost
-            self._tallies[t.key] = t
-        if self._flush_task is None:
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
-
-    async def _flush_soon(self) -> None:
-        try:
-            await asyncio.sleep(SETTLE_BATCH_S)
-        finally:
-            self._flush_task = None
-        await self.flush()
+            change = pending.get(t.key)
+            if change is None:
+                change = pending[t.key] = Change(t)
+            change.held -= held
+            change.spent += cost
+        self._batch.schedule()
 
     async def flush(self) -> None:
-        """Send the pending settlements: one script per hash tag, one round trip."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        tallies, self._tallies = self._tallies, {}
-        by_tag: dict[str, list[str]] = {}
-        for key in pending:
-            by_tag.setdefault(key.partition("}")[0], []).append(key)
+        """Send the pending settlements now."""
+        await self._batch.flush()
+
+    async def _send(self, pending: dict[str, Change]) -> None:
+        """One script per hash tag, one round trip; then on_spent with each tally's spend."""
+        groups = by_hash_tag(list(pending))
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for keys in by_tag.values():
+                for keys in groups:
+                    args = [n for k in keys for n in (pending[k].held, pending[k].spent)]
                     await self._settle(
-                        keys=[self._prefix + k for k in keys],
-                        args=[n for k in keys for n in pending[k]],
-                        client=pipe,
+                        keys=[self._prefix + k for k in keys], args=args, client=pipe
                     )
                 replies = await pipe.execute()
         except REDIS_DOWN_ERRORS as exc:
@@ -309,15 +309,12 @@ class RedisTallyStore:
             else:
                 self.on_lost(list(pending), exc)
             return
-        for keys, reply in zip(by_tag.values(), replies, strict=True):
+        for keys, reply in zip(groups, replies, strict=True):
             spends = [None if int(v) < 0 else int(v) for v in reply]
-            self.on_spent([tallies[k] for k in keys], spends)
+            self.on_spent([pending[k].tally for k in keys], spends)
 
     async def close(self) -> None:
-        task, self._flush_task = self._flush_task, None
-        if task is not None:
-            task.cancel()
-        await self.flush()
+        await self._batch.close()
 
     async def spent(self, tally: Tally, load: Loader) -> int:
         await self.flush()

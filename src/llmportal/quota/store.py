@@ -18,6 +18,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from llmportal.quota.batch import SettlementBatch, by_hash_tag
 from llmportal.ratelimit import REDIS_DOWN_ERRORS, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,8 @@ class RedisCounterStore:
         self._prefix = prefix
         self._reserve = redis.register_script(_RESERVE)
         self._adjust = redis.register_script(_ADJUST)
-        self._pending: dict[str, int] = {}  # Counter.key -> delta not yet in Redis
-        self._flush_task: asyncio.Task[None] | None = None
+        # Counter.key -> delta not yet in Redis
+        self._batch: SettlementBatch[int] = SettlementBatch(self._send, lambda: SETTLE_BATCH_S)
         # Told of adjustments Redis did not take (else they are logged).
         self.on_lost: LostAdjustments | None = None
 
@@ -183,7 +184,7 @@ class RedisCounterStore:
                 return None
             if int(status) == 0:
                 # Once: under load other requests settle while this one flushes.
-                if flushed or not self._pending:
+                if flushed or not self._batch.pending:
                     return counters[int(index) - 1]
                 await self.flush()
                 flushed = True
@@ -194,29 +195,20 @@ class RedisCounterStore:
     async def adjust(self, counters: Sequence[Counter], delta: int) -> None:
         if not counters or not delta:
             return
+        pending = self._batch.pending
         for c in counters:
-            self._pending[c.key] = self._pending.get(c.key, 0) + delta
-        if self._flush_task is None:
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush_soon())
-
-    async def _flush_soon(self) -> None:
-        try:
-            await asyncio.sleep(SETTLE_BATCH_S)
-        finally:
-            self._flush_task = None
-        await self.flush()
+            pending[c.key] = pending.get(c.key, 0) + delta
+        self._batch.schedule()
 
     async def flush(self) -> None:
-        """Send the pending settlements: one script per user (hash tag), one round trip."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        by_tag: dict[str, list[str]] = {}
-        for key in pending:
-            by_tag.setdefault(key.partition("}")[0], []).append(key)
+        """Send the pending settlements now."""
+        await self._batch.flush()
+
+    async def _send(self, pending: dict[str, int]) -> None:
+        """One script per user (hash tag), one round trip."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for keys in by_tag.values():
+                for keys in by_hash_tag(list(pending)):
                     await self._adjust(
                         keys=[self._prefix + k for k in keys],
                         args=[pending[k] for k in keys],
@@ -230,10 +222,7 @@ class RedisCounterStore:
                 self.on_lost(list(pending), exc)
 
     async def close(self) -> None:
-        task, self._flush_task = self._flush_task, None
-        if task is not None:
-            task.cancel()
-        await self.flush()
+        await self._batch.close()
 
     async def forget(self, keys: Sequence[str]) -> None:
         """Drop counters (by Counter.key): the next touch reloads them from the database."""

@@ -109,22 +109,32 @@ def _api_keys_table() -> Any:
     return table
 
 
-async def key_belongs_to(db: AsyncSession, user_id: str, key_id: str) -> bool:
+async def key_belongs_to(db: AsyncSession, owner: str, owner_id: str, key_id: str) -> bool:
+    """Whether the key is the owner's: `owner` "user_id" (a user's keys) or "org_id" (an org's)."""
     table = _api_keys_table()
-    if table is not None:
+    if table is not None and owner in table.c:
         found = await db.scalar(
-            select(table.c.id).where(table.c.id == key_id, table.c.user_id == user_id)
+            select(table.c.id).where(table.c.id == key_id, table.c[owner] == owner_id)
         )
         if found is not None:
             return True
-    # A deleted key (or, before the keys domain exists, any key) is the user's if their usage
+    # A deleted key (or, before the keys domain exists, any key) is the owner's if their usage
     # names it.
     used = await db.scalar(
         select(UsageDaily.id)
-        .where(UsageDaily.user_id == user_id, UsageDaily.api_key_id == key_id)
+        .where(getattr(UsageDaily, owner) == owner_id, UsageDaily.api_key_id == key_id)
         .limit(1)
     )
     return used is not None
+
+
+def _filtered(stmt: Any, table: Any, q: UsageQuery) -> Any:
+    """The query's filters on usage_daily or usage_records (the same column names)."""
+    for name in ("user_id", "org_id", "api_key_id", "model", "status"):
+        value = getattr(q, name)
+        if value is not None:
+            stmt = stmt.where(getattr(table, name) == value)
+    return stmt
 
 
 def _rollup_select(q: UsageQuery) -> Any:
@@ -141,16 +151,7 @@ def _rollup_select(q: UsageQuery) -> Any:
         func.sum(t.image_cost_micros),
         func.sum(t.latency_ms_sum),
     ).where(t.day >= q.first_day, t.day <= q.last_day)
-    if q.user_id is not None:
-        stmt = stmt.where(t.user_id == q.user_id)
-    if q.org_id is not None:
-        stmt = stmt.where(t.org_id == q.org_id)
-    if q.api_key_id is not None:
-        stmt = stmt.where(t.api_key_id == q.api_key_id)
-    if q.model is not None:
-        stmt = stmt.where(t.model == q.model)
-    if q.status is not None:
-        stmt = stmt.where(t.status == q.status)
+    stmt = _filtered(stmt, t, q)
     return stmt.group_by(t.day, t.model, t.status)
 
 
@@ -172,16 +173,7 @@ def _raw_select(q: UsageQuery) -> Any:
         func.sum(r.image_cost_micros),
         func.sum(r.latency_ms),
     ).where(r.created_at > q.since, r.created_at <= q.until)
-    if q.user_id is not None:
-        stmt = stmt.where(r.user_id == q.user_id)
-    if q.org_id is not None:
-        stmt = stmt.where(r.org_id == q.org_id)
-    if q.api_key_id is not None:
-        stmt = stmt.where(r.api_key_id == q.api_key_id)
-    if q.model is not None:
-        stmt = stmt.where(r.model == q.model)
-    if q.status is not None:
-        stmt = stmt.where(r.status == q.status)
+    stmt = _filtered(stmt, r, q)
     return stmt.group_by(on_last_day, r.model, r.status)
 
 
@@ -198,28 +190,12 @@ async def load_buckets(db: AsyncSession, q: UsageQuery) -> list[Bucket]:
     return buckets
 
 
-async def key_in_org(db: AsyncSession, org_id: str, key_id: str) -> bool:
-    table = _api_keys_table()
-    if table is not None and "org_id" in table.c:
-        found = await db.scalar(
-            select(table.c.id).where(table.c.id == key_id, table.c.org_id == org_id)
-        )
-        if found is not None:
-            return True
-    used = await db.scalar(
-        select(UsageDaily.id)
-        .where(UsageDaily.org_id == org_id, UsageDaily.api_key_id == key_id)
-        .limit(1)
-    )
-    return used is not None
-
-
 async def summary(db: AsyncSession, q: UsageQuery) -> dict[str, Any]:
     if q.api_key_id is not None:
         if q.org_id is not None:
-            known = await key_in_org(db, q.org_id, q.api_key_id)
+            known = await key_belongs_to(db, "org_id", q.org_id, q.api_key_id)
         elif q.user_id is not None:
-            known = await key_belongs_to(db, q.user_id, q.api_key_id)
+            known = await key_belongs_to(db, "user_id", q.user_id, q.api_key_id)
         else:
             known = True
         if not known:
