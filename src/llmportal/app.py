@@ -28,6 +28,7 @@ DOMAINS = [
     "llmportal.keys.endpoints",
     "llmportal.orgs.endpoints",
     "llmportal.orgs.key_endpoints",
+    "llmportal.billing.org_endpoints",
     "llmportal.quota.service",
     "llmportal.budgets.service",
     "llmportal.usage.writer",  # before the gateway: it starts first and stops last

@@ -3,7 +3,14 @@
 # ruff: noqa: F401
 from llmportal.admin.models import AuditEntry
 from llmportal.auth.models import AuthSession, AuthToken, BackupCode
-from llmportal.billing.models import BillingCustomer, Invoice, Plan, StripeEvent, Subscription
+from llmportal.billing.models import (
+    BillingCustomer,
+    Invoice,
+    OrgBillingCustomer,
+    Plan,
+    StripeEvent,
+    Subscription,
+)
 from llmportal.budgets.models import BudgetAlert
 from llmportal.canvas.models import CanvasDocument, CanvasVersion
 from llmportal.chat.models import ChatAttachment, ChatMessage, ChatSession

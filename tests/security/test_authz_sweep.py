@@ -157,6 +157,24 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/orgs/{org_id}/keys/{key_id}/requests"): org_key(),
     ("GET", "/api/orgs/{org_id}/usage"): BROWSER,
     ("GET", "/api/orgs/{org_id}/usage/requests"): BROWSER,
+    # an org's billing: members read, owners change; the user ones' bodies
+    ("GET", "/api/orgs/{org_id}/billing"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/billing/change-plan"): Rule(
+        "browser", query={"planId": "{free_plan}"}
+    ),
+    ("POST", "/api/orgs/{org_id}/billing/change-plan"): Rule(
+        "browser", body={"planId": "{free_plan}"}
+    ),
+    ("POST", "/api/orgs/{org_id}/billing/cancel"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/billing/invoices"): BROWSER,
+    ("GET", "/api/orgs/{org_id}/billing/payment-methods"): BROWSER,
+    ("POST", "/api/orgs/{org_id}/billing/payment-methods"): Rule(
+        "browser", body={"paymentMethodId": "pm_card_visa"}
+    ),
+    ("PATCH", "/api/orgs/{org_id}/billing/payment-methods/{pm_id}"): Rule(
+        "browser", body={"isDefault": True}
+    ),
+    ("DELETE", "/api/orgs/{org_id}/billing/payment-methods/{pm_id}"): BROWSER,
     # completions
     ("POST", "/api/chat/completions"): chat(body=COMPLETION),
     ("POST", "/v1/chat/completions"): chat(body=COMPLETION),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from llmportal.billing import payment_methods, service, webhooks
+from llmportal.billing.accounts import user_account
 from llmportal.billing.gateway import Billing
 from llmportal.billing.plans import active_plans, sync_plans
 from llmportal.billing.schemas import (
@@ -64,7 +65,7 @@ async def shutdown(portal: Portal) -> None:
 
 @router.get("", response_model=Overview)
 async def billing_overview(user: CurrentUser, db: DbSession, billing: BillingDep) -> dict[str, Any]:
-    return await service.overview(db, billing, user)
+    return await service.overview(db, billing, user_account(user))
 
 
 @router.get("/plans", response_model=PlanList)
@@ -80,7 +81,7 @@ async def preview_change_plan(
     plan_id: Annotated[str | None, Query(alias="planId")] = None,
     interval: str | None = None,
 ) -> dict[str, Any]:
-    return await service.preview_change(db, billing, user, plan_id, interval)
+    return await service.preview_change(db, billing, user_account(user), plan_id, interval)
 
 
 @router.post(
@@ -89,7 +90,8 @@ async def preview_change_plan(
 async def change_plan(
     body: ChangePlanBody, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
-    return await service.change_plan(db, billing, principal.user, body.planId, body.interval)
+    account = user_account(principal.user)
+    return await service.change_plan(db, billing, account, body.planId, body.interval)
 
 
 @router.post(
@@ -98,16 +100,18 @@ async def change_plan(
 async def cancel_subscription(
     principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
-    return await service.cancel(db, billing, principal.user)
+    return await service.cancel(db, billing, user_account(principal.user))
 
 
 @router.get("/invoices", response_model=InvoiceList)
 async def list_invoices(
     user: CurrentUser, db: DbSession, limit: str = "20", offset: str = "0"
 ) -> dict[str, Any]:
-    return await service.list_invoices(
-        db, user, _int_param("limit", limit, 1, 100), _int_param("offset", offset, 0, 10**9)
-    )
+    return await service.list_invoices(db, user_account(user), *page_params(limit, offset))
+
+
+def page_params(limit: str, offset: str) -> tuple[int, int]:
+    return _int_param("limit", limit, 1, 100), _int_param("offset", offset, 0, 10**9)
 
 
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
@@ -124,7 +128,7 @@ def _int_param(name: str, raw: str, low: int, high: int) -> int:
 async def list_payment_methods(
     user: CurrentUser, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
-    return {"paymentMethods": await payment_methods.list_methods(db, billing, user)}
+    return {"paymentMethods": await payment_methods.list_methods(db, billing, user_account(user))}
 
 
 @router.post(
@@ -137,7 +141,7 @@ async def add_payment_method(
     body: AddPaymentMethodBody, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
     method = await payment_methods.add_method(
-        db, billing, principal.user, body.paymentMethodId, body.setDefault
+        db, billing, user_account(principal.user), body.paymentMethodId, body.setDefault
     )
     return {"paymentMethod": method}
 
@@ -154,7 +158,7 @@ async def update_payment_method(
 ) -> dict[str, Any]:
     if not body.isDefault:
         raise bad_request("isDefault: only true is supported; make another method the default")
-    method = await payment_methods.set_default(db, billing, principal.user, pm_id)
+    method = await payment_methods.set_default(db, billing, user_account(principal.user), pm_id)
     return {"paymentMethod": method}
 
 
@@ -162,7 +166,7 @@ async def update_payment_method(
 async def delete_payment_method(
     pm_id: str, principal: BrowserPrincipal, db: DbSession, billing: BillingDep
 ) -> dict[str, Any]:
-    await payment_methods.remove_method(db, billing, principal.user, pm_id)
+    await payment_methods.remove_method(db, billing, user_account(principal.user), pm_id)
     return {"success": True}
 
 

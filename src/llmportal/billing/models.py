@@ -41,12 +41,30 @@ class BillingCustomer(TimestampMixin, Base):
     stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
 
 
+class OrgBillingCustomer(TimestampMixin, Base):
+    """The Stripe customer of an organization (its own, never an owner's)."""
+
+    __tablename__ = "org_billing_customers"
+
+    org_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+
+
 class Subscription(IdMixin, TimestampMixin, Base):
-    """Local mirror of a Stripe subscription; webhooks and plan changes keep it current."""
+    """Local mirror of a Stripe subscription; webhooks and plan changes keep it current.
+
+    A user's (`user_id`) or an organization's (`org_id`): exactly one of the two is set."""
 
     __tablename__ = "subscriptions"
 
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
     tier: Mapped[str] = mapped_column(String(32))
@@ -62,12 +80,16 @@ class Subscription(IdMixin, TimestampMixin, Base):
 
 
 class Invoice(IdMixin, Base):
-    """Local mirror of a Stripe invoice (amounts in cents)."""
+    """Local mirror of a Stripe invoice (amounts in cents), a user's or an organization's."""
 
     __tablename__ = "invoices"
-    __table_args__ = (Index("ix_invoices_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_invoices_user_created", "user_id", "created_at"),
+        Index("ix_invoices_org_created", "org_id", "created_at"),
+    )
 
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     stripe_invoice_id: Mapped[str] = mapped_column(String(255), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
     number: Mapped[str | None] = mapped_column(String(100))

@@ -1,4 +1,5 @@
-"""Payment methods live in Stripe; a user sees and changes only their own customer's cards."""
+"""Payment methods live in Stripe; an account (a user, an org) sees and changes only its own
+customer's cards."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.billing.accounts import Account, customer_id_of
 from llmportal.billing.gateway import Billing, StripeNotFound
-from llmportal.billing.subscriptions import customer_id_of, ensure_customer, live_subscription
+from llmportal.billing.subscriptions import ensure_customer, live_subscription
 from llmportal.errors import PortalError, bad_request
-from llmportal.users.models import User
 
 if TYPE_CHECKING:
     from llmportal.billing.stripe_client import StripeGateway
@@ -38,10 +39,12 @@ def _check_id(pm_id: Any, field: str = "paymentMethodId") -> str:
     return pm_id
 
 
-async def list_methods(db: AsyncSession, billing: Billing, user: User) -> list[dict[str, Any]]:
+async def list_methods(
+    db: AsyncSession, billing: Billing, account: Account
+) -> list[dict[str, Any]]:
     if billing.stripe is None:
         return []
-    customer = await customer_id_of(db, user.id)
+    customer = await customer_id_of(db, account)
     if customer is None:
         return []
     methods = await billing.stripe.list_payment_methods(customer)
@@ -65,11 +68,11 @@ async def _owned(stripe: StripeGateway, customer: str | None, pm_id: str) -> dic
 
 
 async def add_method(
-    db: AsyncSession, billing: Billing, user: User, pm_id: Any, make_default: bool
+    db: AsyncSession, billing: Billing, account: Account, pm_id: Any, make_default: bool
 ) -> dict[str, Any]:
     pm_id = _check_id(pm_id)
     stripe = billing.require_stripe()
-    customer = await ensure_customer(db, billing, user)
+    customer = await ensure_customer(db, billing, account)
     try:
         pm = await stripe.retrieve_payment_method(pm_id)
     except StripeNotFound as exc:
@@ -88,22 +91,24 @@ async def add_method(
     return method_out(pm, default)
 
 
-async def set_default(db: AsyncSession, billing: Billing, user: User, pm_id: str) -> dict[str, Any]:
+async def set_default(
+    db: AsyncSession, billing: Billing, account: Account, pm_id: str
+) -> dict[str, Any]:
     stripe = billing.require_stripe()
-    customer = await customer_id_of(db, user.id)
+    customer = await customer_id_of(db, account)
     pm = await _owned(stripe, customer, pm_id)
     assert customer is not None
     await stripe.set_default_payment_method(customer, pm["id"])
     return method_out(pm, pm["id"])
 
 
-async def remove_method(db: AsyncSession, billing: Billing, user: User, pm_id: str) -> None:
+async def remove_method(db: AsyncSession, billing: Billing, account: Account, pm_id: str) -> None:
     stripe = billing.require_stripe()
-    customer = await customer_id_of(db, user.id)
+    customer = await customer_id_of(db, account)
     pm = await _owned(stripe, customer, pm_id)
     assert customer is not None
     others = [m for m in await stripe.list_payment_methods(customer) if m["id"] != pm["id"]]
-    sub = await live_subscription(db, user.id)
+    sub = await live_subscription(db, account)
     if not others and sub is not None and not sub.cancel_at_period_end:
         raise bad_request(
             "Cannot remove the only payment method of an active subscription; "
@@ -115,7 +120,9 @@ async def remove_method(db: AsyncSession, billing: Billing, user: User, pm_id: s
         await stripe.set_default_payment_method(customer, others[0]["id"])
 
 
-async def ensure_default(db: AsyncSession, billing: Billing, user: User, customer: str) -> None:
+async def ensure_default(
+    db: AsyncSession, billing: Billing, account: Account, customer: str
+) -> None:
     """A paid subscription needs a card to charge: the default, else the first one on file."""
     stripe = billing.require_stripe()
     if await stripe.default_payment_method(customer):

@@ -1,4 +1,5 @@
-"""Billing rules: overview, plan changes (with preview), cancellation, invoices."""
+"""Billing rules: overview, plan changes (with preview), cancellation, invoices; the same for a
+user's account and an organization's (billing/accounts.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmportal.billing import payment_methods
+from llmportal.billing.accounts import Account
 from llmportal.billing.gateway import Billing
 from llmportal.billing.models import Invoice, Plan, Subscription
 from llmportal.billing.plans import (
@@ -54,15 +56,17 @@ async def list_plans(db: AsyncSession, user: User) -> dict[str, Any]:
     }
 
 
-def subscription_out(sub: Subscription | None, user: User, plan: Plan | None) -> dict[str, Any]:
-    """A Stripe subscription, or for a user without one, their tier over the calendar month."""
-    name = plan.name if plan else user.plan_tier.title()
+def subscription_out(
+    sub: Subscription | None, account: Account, plan: Plan | None
+) -> dict[str, Any]:
+    """A Stripe subscription, or for an account without one, its tier over the calendar month."""
+    name = plan.name if plan else account.plan_tier.title()
     if sub is None:
         start, end = month_bounds(datetime.now(UTC).date())
         return {
             "id": None,
             "status": "ACTIVE",
-            "plan": {"name": name, "tier": user.plan_tier},
+            "plan": {"name": name, "tier": account.plan_tier},
             "interval": None,
             "currentPeriod": {"start": day(start), "end": day(end)},
             "cancelAtPeriodEnd": False,
@@ -80,10 +84,10 @@ def subscription_out(sub: Subscription | None, user: User, plan: Plan | None) ->
     }
 
 
-async def current_subscription_out(db: AsyncSession, user: User) -> dict[str, Any]:
-    sub = await live_subscription(db, user.id)
-    plan = await plan_by_tier(db, sub.tier if sub else user.plan_tier)
-    return subscription_out(sub, user, plan)
+async def current_subscription_out(db: AsyncSession, account: Account) -> dict[str, Any]:
+    sub = await live_subscription(db, account)
+    plan = await plan_by_tier(db, sub.tier if sub else account.plan_tier)
+    return subscription_out(sub, account, plan)
 
 
 def invoice_out(inv: Invoice) -> dict[str, Any]:
@@ -102,11 +106,13 @@ def invoice_out(inv: Invoice) -> dict[str, Any]:
     }
 
 
-async def list_invoices(db: AsyncSession, user: User, limit: int, offset: int) -> dict[str, Any]:
-    total = await db.scalar(select(func.count()).where(Invoice.user_id == user.id))
+async def list_invoices(
+    db: AsyncSession, account: Account, limit: int, offset: int
+) -> dict[str, Any]:
+    total = await db.scalar(select(func.count()).where(account.owns(Invoice)))
     rows = await db.scalars(
         select(Invoice)
-        .where(Invoice.user_id == user.id)
+        .where(account.owns(Invoice))
         .order_by(Invoice.created_at.desc(), Invoice.id.desc())
         .limit(limit)
         .offset(offset)
@@ -119,18 +125,23 @@ async def list_invoices(db: AsyncSession, user: User, limit: int, offset: int) -
     }
 
 
-async def overview(db: AsyncSession, billing: Billing, user: User) -> dict[str, Any]:
-    plan = await plan_by_tier(db, user.plan_tier)
-    used = await tokens_used_this_month(db, user.id)
+async def overview(db: AsyncSession, billing: Billing, account: Account) -> dict[str, Any]:
+    """The subscription, this month's tokens against the plan's allowance (a user's personal
+    use; an org's: all of its keys), payment methods and the latest invoices."""
+    plan = await plan_by_tier(db, account.plan_tier)
+    if account.is_org:
+        used = await tokens_used_this_month(db, org_id=account.id)
+    else:
+        used = await tokens_used_this_month(db, user_id=account.id)
     limit = plan.monthly_tokens if plan and plan.monthly_tokens else None
     try:
-        methods = await payment_methods.list_methods(db, billing, user)
+        methods = await payment_methods.list_methods(db, billing, account)
     except PortalError as exc:  # Stripe unreachable: the rest of the overview still helps
         log.warning("payment methods unavailable for the overview: %s", exc.message)
         methods = []
-    recent = await list_invoices(db, user, limit=5, offset=0)
+    recent = await list_invoices(db, account, limit=5, offset=0)
     return {
-        "subscription": await current_subscription_out(db, user),
+        "subscription": await current_subscription_out(db, account),
         "usage": {
             "tokensUsed": used,
             "tokensLimit": limit,
@@ -155,8 +166,8 @@ async def _target(db: AsyncSession, plan_id: str | None, interval: str | None) -
     return plan, interval
 
 
-def _same_plan(user: User, sub: Subscription | None, plan: Plan, interval: str) -> bool:
-    if plan.tier != user.plan_tier:
+def _same_plan(account: Account, sub: Subscription | None, plan: Plan, interval: str) -> bool:
+    if plan.tier != account.plan_tier:
         return False
     return sub is None or not plan.is_paid or sub.interval == interval
 
@@ -170,16 +181,26 @@ def _plan_ref(plan: Plan | None, tier: str, interval: str | None) -> dict[str, A
     }
 
 
+def _already(account: Account) -> PortalError:
+    return bad_request(
+        account.says(
+            "planId: you are already on this plan",
+            "planId: the organization is already on this plan",
+        )
+    )
+
+
 async def preview_change(
-    db: AsyncSession, billing: Billing, user: User, plan_id: str | None, interval: str | None
+    db: AsyncSession, billing: Billing, account: Account, plan_id: str | None, interval: str | None
 ) -> dict[str, Any]:
     plan, interval = await _target(db, plan_id, interval)
-    sub = await live_subscription(db, user.id)
-    if _same_plan(user, sub, plan, interval) and not (sub and sub.cancel_at_period_end):
-        raise bad_request("planId: you are already on this plan")
-    current_plan = await plan_by_tier(db, user.plan_tier)
+    sub = await live_subscription(db, account)
+    if _same_plan(account, sub, plan, interval) and not (sub and sub.cancel_at_period_end):
+        raise _already(account)
+    current_plan = await plan_by_tier(db, account.plan_tier)
+    current_ref = _plan_ref(current_plan, account.plan_tier, sub.interval if sub else None)
     body: dict[str, Any] = {
-        "currentPlan": _plan_ref(current_plan, user.plan_tier, sub.interval if sub else None),
+        "currentPlan": current_ref,
         "newPlan": _plan_ref(plan, plan.tier, interval if plan.is_paid else None),
         "currency": "usd",
     }
@@ -196,7 +217,7 @@ async def preview_change(
     stripe = billing.require_stripe()
     price = await billing.price_for(plan, interval)
     assert price is not None
-    customer = await ensure_customer(db, billing, user)
+    customer = await ensure_customer(db, billing, account)
     if sub is not None:
         remote = await stripe.retrieve_subscription(sub.stripe_subscription_id)
         invoice = await stripe.preview_invoice(
@@ -230,27 +251,27 @@ def _line_out(line: dict[str, Any]) -> dict[str, Any]:
 
 
 async def change_plan(
-    db: AsyncSession, billing: Billing, user: User, plan_id: str | None, interval: str | None
+    db: AsyncSession, billing: Billing, account: Account, plan_id: str | None, interval: str | None
 ) -> dict[str, Any]:
     plan, interval = await _target(db, plan_id, interval)
-    sub = await live_subscription(db, user.id)
-    same = _same_plan(user, sub, plan, interval)
+    sub = await live_subscription(db, account)
+    same = _same_plan(account, sub, plan, interval)
     if same and not (sub and sub.cancel_at_period_end):
-        raise bad_request("planId: you are already on this plan")
+        raise _already(account)
     if not plan.is_paid:
         if sub is None:  # a tier given without Stripe (e.g. `llmportal user set-plan`)
-            user.plan_tier = plan.tier
+            account.plan_tier = plan.tier
             await db.flush()
         elif not sub.cancel_at_period_end:
-            await _set_cancel(db, billing, user, sub, True)
-        return {"subscription": await current_subscription_out(db, user)}
+            await _set_cancel(db, billing, account, sub, True)
+        return {"subscription": await current_subscription_out(db, account)}
 
     stripe = billing.require_stripe()
     price = await billing.price_for(plan, interval)
     assert price is not None
-    customer = await ensure_customer(db, billing, user)
-    await payment_methods.ensure_default(db, billing, user, customer)
-    meta = {"user_id": user.id, "tier": plan.tier}
+    customer = await ensure_customer(db, billing, account)
+    await payment_methods.ensure_default(db, billing, account, customer)
+    meta = {**account.metadata(), "tier": plan.tier}
     if sub is not None and same:
         remote = await stripe.set_cancel_at_period_end(sub.stripe_subscription_id, False)
     elif sub is not None:
@@ -263,23 +284,28 @@ async def change_plan(
         )
     else:
         remote = await stripe.create_subscription(customer_id=customer, price=price, metadata=meta)
-    await apply_subscription(db, billing, user, remote, event_at=int(time.time()))
-    await sync_invoices(db, billing, user, customer)
-    return {"subscription": await current_subscription_out(db, user)}
+    await apply_subscription(db, billing, account, remote, event_at=int(time.time()))
+    await sync_invoices(db, billing, account, customer)
+    return {"subscription": await current_subscription_out(db, account)}
 
 
 async def _set_cancel(
-    db: AsyncSession, billing: Billing, user: User, sub: Subscription, cancel: bool
+    db: AsyncSession, billing: Billing, account: Account, sub: Subscription, cancel: bool
 ) -> None:
     stripe = billing.require_stripe()
     remote = await stripe.set_cancel_at_period_end(sub.stripe_subscription_id, cancel)
-    await apply_subscription(db, billing, user, remote, event_at=int(time.time()))
+    await apply_subscription(db, billing, account, remote, event_at=int(time.time()))
 
 
-async def cancel(db: AsyncSession, billing: Billing, user: User) -> dict[str, Any]:
-    sub = await live_subscription(db, user.id)
+async def cancel(db: AsyncSession, billing: Billing, account: Account) -> dict[str, Any]:
+    sub = await live_subscription(db, account)
     if sub is None:
-        raise bad_request("You have no paid subscription to cancel")
+        raise bad_request(
+            account.says(
+                "You have no paid subscription to cancel",
+                "The organization has no paid subscription to cancel",
+            )
+        )
     if not sub.cancel_at_period_end:
-        await _set_cancel(db, billing, user, sub, True)
-    return {"subscription": await current_subscription_out(db, user)}
+        await _set_cancel(db, billing, account, sub, True)
+    return {"subscription": await current_subscription_out(db, account)}

@@ -99,8 +99,12 @@ class StripeGateway:
 
     # Customers and payment methods ---------------------------------------------------------
 
-    async def create_customer(self, *, user_id: str, email: str, name: str | None) -> str:
-        params: Any = {"email": email, "metadata": {"user_id": user_id}}
+    async def create_customer(
+        self, *, metadata: dict[str, str], email: str | None, name: str | None
+    ) -> str:
+        params: Any = {"metadata": metadata}
+        if email:
+            params["email"] = email
         if name:
             params["name"] = name
         customer = await self._call(self._client.v1.customers.create_async(params))

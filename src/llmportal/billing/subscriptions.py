@@ -1,4 +1,5 @@
-"""The local mirror of Stripe customers, subscriptions and invoices, and users.plan_tier."""
+"""The local mirror of Stripe customers, subscriptions and invoices, and the account's tier
+(users.plan_tier or organizations.plan_tier)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.billing.accounts import Account, contact_email, customer_id_of, customer_table
 from llmportal.billing.gateway import Billing
-from llmportal.billing.models import BillingCustomer, Invoice, Subscription
+from llmportal.billing.models import Invoice, Subscription
 from llmportal.billing.plans import plan_by_tier
-from llmportal.users.models import User
 
 log = logging.getLogger("llmportal.billing")
 
@@ -27,41 +28,30 @@ def from_unix(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if value else None
 
 
-async def customer_id_of(db: AsyncSession, user_id: str) -> str | None:
-    return await db.scalar(
-        select(BillingCustomer.stripe_customer_id).where(BillingCustomer.user_id == user_id)
-    )
-
-
-async def user_of_customer(db: AsyncSession, customer_id: str) -> User | None:
-    return await db.scalar(
-        select(User)
-        .join(BillingCustomer, BillingCustomer.user_id == User.id)
-        .where(BillingCustomer.stripe_customer_id == customer_id)
-    )
-
-
-async def ensure_customer(db: AsyncSession, billing: Billing, user: User) -> str:
-    existing = await customer_id_of(db, user.id)
+async def ensure_customer(db: AsyncSession, billing: Billing, account: Account) -> str:
+    existing = await customer_id_of(db, account)
     if existing:
         return existing
     stripe = billing.require_stripe()
-    created = await stripe.create_customer(user_id=user.id, email=user.email, name=user.name)
+    created = await stripe.create_customer(
+        metadata=account.metadata(), email=await contact_email(db, account), name=account.name
+    )
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    key = "org_id" if account.is_org else "user_id"
     await db.execute(
-        insert(BillingCustomer)
-        .values(user_id=user.id, stripe_customer_id=created)
-        .on_conflict_do_nothing(index_elements=["user_id"])
+        insert(customer_table(account))
+        .values({key: account.id, "stripe_customer_id": created})
+        .on_conflict_do_nothing(index_elements=[key])
     )
     # A concurrent request may have won the race: use whichever customer was stored.
-    return await customer_id_of(db, user.id) or created
+    return await customer_id_of(db, account) or created
 
 
-async def live_subscription(db: AsyncSession, user_id: str) -> Subscription | None:
-    """The user's subscription that still grants (or may grant) a paid tier."""
+async def live_subscription(db: AsyncSession, account: Account) -> Subscription | None:
+    """The account's subscription that still grants (or may grant) a paid tier."""
     return await db.scalar(
         select(Subscription)
-        .where(Subscription.user_id == user_id, Subscription.status.not_in(ENDED))
+        .where(account.owns(Subscription), Subscription.status.not_in(ENDED))
         .order_by(Subscription.created_at.desc())
         .limit(1)
     )
@@ -93,13 +83,13 @@ def _period(sub: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
 async def apply_subscription(
     db: AsyncSession,
     billing: Billing,
-    user: User,
+    account: Account,
     data: dict[str, Any],
     *,
     event_at: int = 0,
     status: str | None = None,
 ) -> Subscription | None:
-    """Mirror a Stripe subscription object and derive the user's tier from it.
+    """Mirror a Stripe subscription object and derive the account's tier from it.
 
     `event_at` is when Stripe's state was read (a webhook event's `created`, or now for an API
     response): anything older that arrives later is ignored.
@@ -114,7 +104,7 @@ async def apply_subscription(
         return None
     plan = await plan_by_tier(db, tier_interval[0]) if tier_interval else None
     if sub is None:
-        sub = Subscription(user_id=user.id, stripe_subscription_id=sid, tier=FREE_TIER)
+        sub = Subscription(**account.owner(), stripe_subscription_id=sid, tier=FREE_TIER)
         db.add(sub)
     if tier_interval is not None:
         sub.tier, sub.interval = tier_interval
@@ -125,40 +115,46 @@ async def apply_subscription(
     sub.canceled_at = from_unix(data.get("canceled_at") or data.get("ended_at"))
     sub.stripe_event_at = max(sub.stripe_event_at or 0, event_at)
     await db.flush()
-    await refresh_tier(db, user)
+    await refresh_tier(db, account)
     return sub
 
 
-async def refresh_tier(db: AsyncSession, user: User) -> None:
-    """users.plan_tier follows the user's entitling subscription; with none left, Free.
+async def refresh_tier(db: AsyncSession, account: Account) -> None:
+    """The account's tier follows its entitling subscription; with none left, Free. Only the
+    account's own subscriptions count: an org's never touch its owner's tier, nor the reverse.
 
-    A user who never had a Stripe subscription keeps the tier an admin gave them.
+    An account that never had a Stripe subscription keeps the tier an admin gave it.
     """
     subs = list(
         await db.scalars(
             select(Subscription)
-            .where(Subscription.user_id == user.id)
+            .where(account.owns(Subscription))
             .order_by(Subscription.created_at.desc())
         )
     )
     if not subs:
         return
     entitled = next((s for s in subs if s.status in ENTITLED), None)
+    tier = account.plan_tier
     if entitled is not None:
-        user.plan_tier = entitled.tier
+        tier = entitled.tier
     elif all(s.status in ENDED for s in subs):
-        user.plan_tier = FREE_TIER
+        tier = FREE_TIER
+    if tier != account.plan_tier:  # an unchanged org row is not rewritten (the key cache)
+        account.plan_tier = tier
     await db.flush()
 
 
-async def upsert_invoice(db: AsyncSession, user_id: str, data: dict[str, Any]) -> Invoice | None:
+async def upsert_invoice(
+    db: AsyncSession, account: Account, data: dict[str, Any]
+) -> Invoice | None:
     sid = data.get("id")
     if not sid or str(sid).startswith("upcoming"):
         return None
     inv = await db.scalar(select(Invoice).where(Invoice.stripe_invoice_id == sid))
     if inv is None:
         inv = Invoice(
-            user_id=user_id,
+            **account.owner(),
             stripe_invoice_id=sid,
             created_at=from_unix(data.get("created")) or datetime.now(UTC),
         )
@@ -179,7 +175,9 @@ async def upsert_invoice(db: AsyncSession, user_id: str, data: dict[str, Any]) -
     return inv
 
 
-async def sync_invoices(db: AsyncSession, billing: Billing, user: User, customer_id: str) -> None:
+async def sync_invoices(
+    db: AsyncSession, billing: Billing, account: Account, customer_id: str
+) -> None:
     stripe = billing.require_stripe()
     for data in await stripe.list_invoices(customer_id):
-        await upsert_invoice(db, user.id, data)
+        await upsert_invoice(db, account, data)

@@ -9,16 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.billing.accounts import Account, account_of_customer, account_of_metadata
 from llmportal.billing.gateway import NOT_CONFIGURED, Billing
 from llmportal.billing.models import StripeEvent, Subscription
-from llmportal.billing.subscriptions import (
-    apply_subscription,
-    refresh_tier,
-    upsert_invoice,
-    user_of_customer,
-)
+from llmportal.billing.subscriptions import apply_subscription, refresh_tier, upsert_invoice
 from llmportal.errors import PortalError, bad_request
-from llmportal.users.models import User
 
 log = logging.getLogger("llmportal.billing")
 
@@ -58,16 +53,15 @@ async def _record(db: AsyncSession, event: dict[str, Any]) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def _user_for(db: AsyncSession, obj: dict[str, Any]) -> User | None:
+async def _account_for(db: AsyncSession, obj: dict[str, Any]) -> Account | None:
+    """The user or org whose Stripe customer the object names, else the one its metadata names."""
     customer = obj.get("customer")
     if isinstance(customer, dict):
         customer = customer.get("id")
-    user = await user_of_customer(db, customer) if isinstance(customer, str) else None
-    if user is None:
-        user_id = (obj.get("metadata") or {}).get("user_id")
-        if isinstance(user_id, str):
-            user = await db.get(User, user_id)
-    return user
+    account = await account_of_customer(db, customer) if isinstance(customer, str) else None
+    if account is None:
+        account = await account_of_metadata(db, obj.get("metadata") or {})
+    return account
 
 
 async def handle(db: AsyncSession, billing: Billing, event: dict[str, Any]) -> bool:
@@ -78,21 +72,23 @@ async def handle(db: AsyncSession, billing: Billing, event: dict[str, Any]) -> b
     obj = (event.get("data") or {}).get("object") or {}
     if kind not in SUBSCRIPTION_EVENTS and kind not in INVOICE_EVENTS:
         return True
-    user = await _user_for(db, obj)
-    if user is None:
+    account = await _account_for(db, obj)
+    if account is None:
         log.info("stripe event %s (%s) for an unknown customer; ignored", event["id"], kind)
         return True
     created = int(event.get("created") or 0)
     if kind in SUBSCRIPTION_EVENTS:
         status = "CANCELED" if kind.endswith(".deleted") else None
-        await apply_subscription(db, billing, user, obj, event_at=created, status=status)
+        await apply_subscription(db, billing, account, obj, event_at=created, status=status)
     else:
-        await _apply_invoice(db, user, kind, obj)
+        await _apply_invoice(db, account, kind, obj)
     return True
 
 
-async def _apply_invoice(db: AsyncSession, user: User, kind: str, obj: dict[str, Any]) -> None:
-    invoice = await upsert_invoice(db, user.id, obj)
+async def _apply_invoice(
+    db: AsyncSession, account: Account, kind: str, obj: dict[str, Any]
+) -> None:
+    invoice = await upsert_invoice(db, account, obj)
     if invoice is None or invoice.stripe_subscription_id is None:
         return
     sub = await db.scalar(
@@ -107,4 +103,4 @@ async def _apply_invoice(db: AsyncSession, user: User, kind: str, obj: dict[str,
     elif kind == "invoice.payment_failed" and sub.status == "ACTIVE":
         sub.status = "PAST_DUE"
     await db.flush()
-    await refresh_tier(db, user)
+    await refresh_tier(db, account)

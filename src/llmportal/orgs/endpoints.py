@@ -91,7 +91,7 @@ async def set_limits(
     return await _limits(portal, await service.set_limits(db, mine, body))
 
 
-@router.delete("/{org_id}", response_model=Success)
+@router.delete("/{org_id}", response_model=Success, responses=errors(409))
 async def delete_org(mine: OrgMembership, db: DbSession) -> dict[str, bool]:
     await service.delete_org(db, mine)
     return {"success": True}

@@ -1,7 +1,8 @@
 """Org API keys: admins and owners manage them, every member sees them (never the secret).
 
 An org key is an api_keys row with `org_id` set and `user_id` the member who created it; the
-gateway treats it as that member's key, and its usage rows carry the org. It stays the org's
+gateway treats it as that member's key, except that its tokens count toward the org's plan
+allowance (not the member's), and its usage rows carry the org. It stays the org's
 when its creator leaves or is removed: it keeps working until an admin revokes or deletes it.
 """
 
@@ -65,5 +66,5 @@ async def create_org_key(
             403,
             f"An organization may have {ORG_KEYS_MAX} API keys; delete one to create another",
         )
-    tier = plan_for(settings, acting.user.plan_tier).tier
+    tier = plan_for(settings, acting.org.plan_tier).tier  # the org's plan, not the creator's
     return await keys.add_key(db, secret_key, acting.user, body, tier=tier, org_id=org_id)

@@ -13,11 +13,14 @@ RANK = {"MEMBER": 1, "ADMIN": 2, "OWNER": 3}
 
 
 class Organization(IdMixin, TimestampMixin, BudgetColumns, Base):
-    """A team that owns API keys, with a USD budget and a model allow-list over all of them."""
+    """A team that owns API keys, with a USD budget and a model allow-list over all of them,
+    and a plan of its own (billed to its own Stripe customer) whose token allowance its keys
+    share."""
 
     __tablename__ = "organizations"
 
     name: Mapped[str] = mapped_column(String(100))
+    plan_tier: Mapped[str] = mapped_column(String(32), default="FREE", server_default="FREE")
     models: Mapped[list[str] | None] = mapped_column(JSON)  # None: every model
 
 

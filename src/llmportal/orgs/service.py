@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmportal.billing.models import Subscription
+from llmportal.billing.subscriptions import ENDED
 from llmportal.budgets.schemas import apply_budget
 from llmportal.db import utcnow
 from llmportal.errors import PortalError
@@ -19,6 +21,7 @@ from llmportal.orgs.schemas import OrgLimits
 from llmportal.users.models import User
 
 ORG_NOT_FOUND = "Organization not found"
+SUBSCRIBED = "Cancel the organization's paid subscription before deleting the organization"
 MEMBER_NOT_FOUND = "Member not found"
 LAST_OWNER = (
     "An organization needs at least one owner: make another member an owner first, "
@@ -136,6 +139,16 @@ async def set_limits(db: AsyncSession, acting: Membership, body: OrgLimits) -> O
 async def delete_org(db: AsyncSession, acting: Membership) -> None:
     require_role(acting, "OWNER")
     org_id = acting.org.id
+    # Stripe would go on charging a subscription nobody could see or cancel any more.
+    renewing = await db.scalar(
+        select(Subscription.id).where(
+            Subscription.org_id == org_id,
+            Subscription.status.not_in(ENDED),
+            Subscription.cancel_at_period_end.is_(False),
+        )
+    )
+    if renewing is not None:
+        raise PortalError(409, SUBSCRIBED)
     # Keys first, by an ORM statement: the key cache hears of it (a database cascade would
     # leave the keys working until the cache's entries expire). Usage history stays.
     await db.execute(delete(ApiKey).where(ApiKey.org_id == org_id))

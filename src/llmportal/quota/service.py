@@ -1,4 +1,5 @@
-"""Token quotas: the plan's monthly allowance per user, and each key's daily and monthly limits.
+"""Token quotas: the plan's monthly allowance per user (per org for an org key: its tokens
+count toward the org's plan, not its creator's), and each key's daily and monthly limits.
 
 The completions gateway calls, around every upstream call:
 
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from llmportal.config import Settings
 from llmportal.db import utcnow
 from llmportal.deps import Principal
 from llmportal.errors import PortalError
+from llmportal.orgs.models import Organization
 from llmportal.portal import Portal
 from llmportal.quota.plans import plan_for
 from llmportal.quota.store import (
@@ -33,6 +35,7 @@ from llmportal.quota.store import (
     RedisCounterStore,
 )
 from llmportal.usage.models import UsageRecord
+from llmportal.users.models import User
 
 # Counters are kept even without a limit (this ceiling), so a limit set mid-period starts from
 # the period's real usage rather than from a counter that stopped counting.
@@ -40,6 +43,7 @@ UNLIMITED = 2**62
 COUNTERS_CACHED = 10_000
 
 PLAN_MONTHLY = "Monthly token limit reached"
+ORG_MONTHLY = "Monthly token limit of the organization's plan reached"
 KEY_DAILY = "Daily token limit reached"
 KEY_MONTHLY = "Monthly token limit reached for this API key"
 
@@ -85,14 +89,17 @@ class QuotaService:
         """The caller's counters today: the same from one request to the next, so they are
         made once per day and limits (building them costs more than using them)."""
         now = (now or self.clock()).astimezone(UTC)
-        user, key = principal.user, principal.api_key
+        user, key, org = principal.user, principal.api_key, principal.org
         if self.settings.catalog is not self._catalog:  # plans reloaded
             self._counters.clear()
             self._catalog = self.settings.catalog
+        # An org key's plan is the org's (the auth layer's snapshot of the org row, no query).
+        owner, tier = (user.id, user.plan_tier) if org is None else (org.id, org.plan_tier)
         cache_key = (
             now.date(),
-            user.id,
-            user.plan_tier,
+            org is not None,
+            owner,
+            tier,
             key.id if key is not None else None,
             key.daily_limit if key is not None else None,
             key.monthly_limit if key is not None else None,
@@ -105,22 +112,24 @@ class QuotaService:
         return found
 
     def _make_counters(self, principal: Principal, now: datetime) -> list[Counter]:
-        user = principal.user
         m_start, m_end = month_bounds(now)
         month = f"{now:%Y-%m}"
-        tag = "{" + user.id + "}"
-        plan_tokens = plan_for(self.settings, user.plan_tier).monthly_tokens
-        counters = [
-            Counter(
-                f"{tag}:user:m:{month}",
-                plan_tokens or UNLIMITED,
-                m_start,
-                m_end,
-                "user",
-                user.id,
-                PLAN_MONTHLY,
-            )
-        ]
+        # All of a reservation's counters share one hash tag (one Redis Cluster slot): the
+        # plan's owner's, a user's or, for an org key, the org's.
+        plan_owner: User | Organization = principal.org or principal.user
+        kind, message = ("user", PLAN_MONTHLY) if principal.org is None else ("org", ORG_MONTHLY)
+        tag = "{" + plan_owner.id + "}"
+        plan_tokens = plan_for(self.settings, plan_owner.plan_tier).monthly_tokens
+        plan = Counter(
+            f"{tag}:{kind}:m:{month}",
+            plan_tokens or UNLIMITED,
+            m_start,
+            m_end,
+            kind,
+            plan_owner.id,
+            message,
+        )
+        counters = [plan]
         key = principal.api_key
         if key is not None:
             d_start, d_end = day_bounds(now)
@@ -150,11 +159,17 @@ class QuotaService:
 
     async def _recorded(self, counter: Counter) -> int:
         """Tokens the database already holds for this counter's owner and period."""
-        column = UsageRecord.user_id if counter.owner == "user" else UsageRecord.api_key_id
+        owner: ColumnElement[bool]
+        if counter.owner == "user":  # personal use: the org keys a user made count for the org
+            owner = (UsageRecord.user_id == counter.owner_id) & UsageRecord.org_id.is_(None)
+        elif counter.owner == "org":
+            owner = UsageRecord.org_id == counter.owner_id
+        else:
+            owner = UsageRecord.api_key_id == counter.owner_id
         stmt = select(
             func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0)
         ).where(
-            column == counter.owner_id,
+            owner,
             UsageRecord.created_at >= counter.period_start,
             UsageRecord.created_at < counter.resets_at,
         )

@@ -30,7 +30,7 @@ class Counter:
     limit: int
     period_start: datetime
     resets_at: datetime
-    owner: str  # "user" or "key"
+    owner: str  # "user", "org" or "key"
     owner_id: str
     message: str  # the 429 message when this counter refuses
 

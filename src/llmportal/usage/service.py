@@ -229,11 +229,23 @@ async def filter_options(
     }
 
 
-async def tokens_used(db: AsyncSession, user_id: str, first_day: date, last_day: date) -> int:
-    """Prompt + completion tokens of a user over whole UTC days (from the rollups)."""
+async def tokens_used(
+    db: AsyncSession,
+    first_day: date,
+    last_day: date,
+    *,
+    user_id: str | None = None,
+    org_id: str | None = None,
+) -> int:
+    """Prompt + completion tokens over whole UTC days (from the rollups): an org's keys', or a
+    user's personal use (not the org keys they created: those count toward the org's plan)."""
+    if org_id is not None:
+        owner = UsageDaily.org_id == org_id
+    else:
+        owner = (UsageDaily.user_id == user_id) & UsageDaily.org_id.is_(None)
     total = await db.scalar(
         select(func.sum(UsageDaily.prompt_tokens + UsageDaily.completion_tokens)).where(
-            UsageDaily.user_id == user_id,
+            owner,
             UsageDaily.day >= first_day,
             UsageDaily.day <= last_day,
         )
@@ -249,8 +261,12 @@ def month_bounds(today: date) -> tuple[date, date]:
 
 
 async def tokens_used_this_month(
-    db: AsyncSession, user_id: str, now: datetime | None = None
+    db: AsyncSession,
+    *,
+    user_id: str | None = None,
+    org_id: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     today = (now or datetime.now(UTC)).date()
     first, nxt = month_bounds(today)
-    return await tokens_used(db, user_id, first, nxt - timedelta(days=1))
+    return await tokens_used(db, first, nxt - timedelta(days=1), user_id=user_id, org_id=org_id)
